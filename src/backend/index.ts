@@ -1,0 +1,75 @@
+/**
+ * Backend selection. One model code path; the tensor engine underneath is chosen at run time:
+ *   - `--backend <name>` or POI_BACKEND=<name> picks explicitly (wasm, cpu, tensorflow, webgl, ...);
+ *   - otherwise @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node when the user has installed them,
+ *     then wasm (with poi's training kernels registered), then cpu.
+ */
+import * as tf from '../tf.js';
+import { createRequire } from 'node:module';
+
+export type BackendName = 'wasm' | 'cpu' | 'tensorflow' | string;
+
+const require = createRequire(import.meta.url);
+let initialised: string | null = null;
+
+export interface BackendOptions {
+  /** Explicit backend; falls back to POI_BACKEND, then auto. */
+  backend?: BackendName;
+  /** Threads for the wasm backend (default: all logical cores; POI_THREADS overrides). */
+  threads?: number;
+}
+
+function tryRequire(name: string): boolean {
+  try {
+    require(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function initWasm(threads?: number): Promise<void> {
+  const wasm = await import('../backend/wasm.js');
+  await wasm.setupWasm({ threads });
+}
+
+/** Initialise the tensor backend once per process and return its name. */
+export async function initBackend(opts: BackendOptions = {}): Promise<string> {
+  const wanted = opts.backend ?? process.env.POI_BACKEND ?? 'auto';
+  if (initialised && (wanted === 'auto' || wanted === initialised)) return initialised;
+  const envThreads = process.env.POI_THREADS ? Number(process.env.POI_THREADS) : undefined;
+  const threads = opts.threads ?? envThreads;
+  let name: string;
+  if (wanted === 'auto') {
+    if (tryRequire('@tensorflow/tfjs-node-gpu') || tryRequire('@tensorflow/tfjs-node')) {
+      name = 'tensorflow';
+    } else {
+      try {
+        await initWasm(threads);
+        name = 'wasm';
+      } catch (e) {
+        process.emitWarning(`poi: wasm backend unavailable (${(e as Error).message}); using cpu`);
+        await import('@tensorflow/tfjs-backend-cpu');
+        name = 'cpu';
+      }
+    }
+  } else if (wanted === 'wasm') {
+    await initWasm(threads);
+    name = 'wasm';
+  } else if (wanted === 'cpu') {
+    await import('@tensorflow/tfjs-backend-cpu');
+    name = 'cpu';
+  } else if (wanted === 'tensorflow') {
+    if (!tryRequire('@tensorflow/tfjs-node-gpu') && !tryRequire('@tensorflow/tfjs-node')) {
+      throw new Error('backend "tensorflow" needs @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu installed');
+    }
+    name = 'tensorflow';
+  } else {
+    name = wanted;
+  }
+  const ok = await tf.setBackend(name);
+  if (!ok) throw new Error(`could not initialise tfjs backend "${name}"`);
+  await tf.ready();
+  initialised = name;
+  return name;
+}
