@@ -1,0 +1,218 @@
+/**
+ * Every hyper-parameter of a poi run, as typed objects with defaults. A run writes its resolved config
+ * next to its results; a saved model carries it, so loading needs nothing else.
+ * Fields marked (choice) are this project's reading of DESIGN.md, kept configurable to be measured.
+ */
+import type { RegionSpec } from './prior.js';
+import { DEFAULT_REGIONS } from './prior.js';
+
+export interface InputSpec {
+  height: number;
+  width: number;
+  channels: 1 | 3;
+  /** Pixel normalisation: x' = (x/255 - mean) / std. */
+  mean: number;
+  std: number;
+}
+
+export interface BackboneConfig {
+  /** 'vgg': stages of 3x3 conv-BN-ReLU then 2x2 max-pool. 'resnet': basic residual blocks, stride-2 stages. */
+  kind: 'vgg' | 'resnet';
+  /** Channels per stage. */
+  widths: number[];
+  /** Convs (vgg) or residual blocks (resnet) per stage. */
+  depths: number[];
+  /** Dropout before the heads (0 = none). */
+  dropout: number;
+}
+
+export interface PinConfig {
+  /** Stem shared by all branches: vgg stages applied to the whole face. */
+  stem: BackboneConfig;
+  /** Channels of each region branch's convs (applied on the region's slice of the stem features). */
+  branchWidths: number[];
+  regions: RegionSpec[];
+  /** Use the AU prior: AU heads supervised by prototype patterns, AU→emotion matrix initialised from
+   * the prior table, prior-consistent regional targets. false = the "no AU prior" ablation. */
+  useAuPrior: boolean;
+  /** Scale of the initial AU→emotion matrix (choice). */
+  priorScale: number;
+  /** Let the AU→emotion matrix learn (choice; false keeps the prior fixed). */
+  learnPriorMatrix: boolean;
+  /** Temperature of prior-consistent regional targets, t_e ∝ exp(-d/tau) (choice). 0 = one-hot. */
+  targetTau: number;
+  /** Weight of the AU-pattern loss (BCE of AU activations against the label's prototype pattern). */
+  auLossWeight: number;
+  /** Mutual learning: each branch learns from the detached ensemble of the others. */
+  mutual: boolean;
+  mutualWeight: number;
+  mutualTemperature: number;
+  /** Aggregation temperature: branch weight ∝ exp(-entropy / aggTau) per sample (choice). */
+  aggTau: number;
+}
+
+export interface UncertaintyConfig {
+  /** false = the "no uncertainty module" ablation: c fixed at 0.5 in training, max-prob at inference. */
+  enabled: boolean;
+  hidden: number;
+  /** Weight of the module's own loss: BCE(c, q[y]), the agreement between label and PIN (choice). */
+  lossWeight: number;
+}
+
+export interface TransferConfig {
+  /** Epochs with q's weight at zero while PIN learns. */
+  warmupEpochs: number;
+  /** Epochs over which q's weight ramps linearly to maxWeight. */
+  rampEpochs: number;
+  maxWeight: number;
+  /** Distillation temperature T in T²·KL(q‖p). */
+  temperature: number;
+}
+
+export type Method = 'poi' | 'ce' | 'ld';
+
+export interface ModelConfig {
+  /** poi: PIN + TRN + uncertainty; ce: TRN on hard labels; ld: TRN on vote distributions. */
+  method: Method;
+  input: InputSpec;
+  trn: BackboneConfig;
+  pin: PinConfig;
+  uncertainty: UncertaintyConfig;
+  transfer: TransferConfig;
+}
+
+export interface AugmentSettings {
+  enabled: boolean;
+  /** Passed to the data pipeline's augment config (pad, flip, rotation, scale, erasing). */
+  [k: string]: unknown;
+}
+
+export interface TrainConfig {
+  epochs: number;
+  batchSize: number;
+  optimizer: 'sgd' | 'adamw';
+  lr: number;
+  /** Linear warm-up of the learning rate, in epochs, then cosine decay to lr * minLrFactor. */
+  lrWarmupEpochs: number;
+  minLrFactor: number;
+  momentum: number;
+  weightDecay: number;
+  /** Label smoothing on the hard-label CE (0 = none). */
+  labelSmoothing: number;
+  augment: AugmentSettings;
+  /** Evaluate on the validation split every N epochs (and at the last). */
+  evalEvery: number;
+  /** Cap on training samples (0 = all); for smoke runs. */
+  limitTrain: number;
+  limitVal: number;
+}
+
+export interface PoiConfig {
+  /** Preset the config started from (for the record). */
+  preset: string;
+  model: ModelConfig;
+  train: TrainConfig;
+  seed: number;
+  /** Synthetic label-noise rate applied to the training labels (0 = clean). */
+  noise: number;
+}
+
+const vgg = (widths: number[], depths: number[], dropout = 0): BackboneConfig => ({ kind: 'vgg', widths, depths, dropout });
+
+export function defaultConfig(): PoiConfig {
+  return {
+    preset: 'poi',
+    seed: 1,
+    noise: 0,
+    model: {
+      method: 'poi',
+      input: { height: 48, width: 48, channels: 1, mean: 0.5, std: 0.25 },
+      trn: vgg([32, 64, 128, 256], [1, 2, 2, 2], 0.3),
+      pin: {
+        stem: vgg([16, 32], [1, 1]),
+        branchWidths: [64, 96],
+        regions: DEFAULT_REGIONS.map((r) => ({ ...r, aus: [...r.aus], box: [...r.box] as RegionSpec['box'] })),
+        useAuPrior: true,
+        priorScale: 2,
+        learnPriorMatrix: true,
+        targetTau: 0.5,
+        auLossWeight: 0.5,
+        mutual: true,
+        mutualWeight: 1,
+        mutualTemperature: 2,
+        aggTau: 0.5,
+      },
+      uncertainty: { enabled: true, hidden: 64, lossWeight: 0.5 },
+      transfer: { warmupEpochs: 1, rampEpochs: 2, maxWeight: 1, temperature: 2 },
+    },
+    train: {
+      epochs: 12,
+      batchSize: 64,
+      optimizer: 'adamw',
+      lr: 2e-3,
+      lrWarmupEpochs: 0.5,
+      minLrFactor: 0.01,
+      momentum: 0.9,
+      weightDecay: 5e-4,
+      labelSmoothing: 0,
+      augment: { enabled: true },
+      evalEvery: 1,
+      limitTrain: 0,
+      limitVal: 0,
+    },
+  };
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+export type PoiConfigOverrides = DeepPartial<PoiConfig>;
+
+/** Deep-merge plain objects; arrays and scalars replace. Unknown keys are an error (typos). */
+export function mergeConfig<T>(base: T, over: unknown, path = 'config'): T {
+  if (over === undefined) return base;
+  if (over === null || typeof over !== 'object' || Array.isArray(over)) return over as T;
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(over as Record<string, unknown>)) {
+    if (!(k in out) && !path.endsWith('.augment')) {
+      throw new Error(`${path}.${k}: unknown config field`);
+    }
+    const b = out[k];
+    out[k] = b && typeof b === 'object' && !Array.isArray(b) ? mergeConfig(b, v, `${path}.${k}`) : v;
+  }
+  return out as T;
+}
+
+/**
+ * Presets. `poi` is the default; `ce` and `ld` are the baselines; `poi-no-prior`, `poi-no-mutual`,
+ * `poi-no-uncertainty` the ablations. All share backbone, input, schedule and seed, so they compare.
+ * `tiny` is for tests and smoke runs.
+ */
+export const PRESETS: Record<string, PoiConfigOverrides> = {
+  poi: {},
+  ce: { model: { method: 'ce' } },
+  ld: { model: { method: 'ld' } },
+  'poi-no-prior': { model: { pin: { useAuPrior: false } } },
+  'poi-no-mutual': { model: { pin: { mutual: false } } },
+  'poi-no-uncertainty': { model: { uncertainty: { enabled: false } } },
+  tiny: {
+    model: {
+      input: { height: 16, width: 16, channels: 1, mean: 0.5, std: 0.25 },
+      trn: vgg([8, 16], [1, 1], 0),
+      pin: { stem: vgg([8], [1]), branchWidths: [8] },
+      uncertainty: { enabled: true, hidden: 8, lossWeight: 0.5 },
+      transfer: { warmupEpochs: 0, rampEpochs: 1, maxWeight: 1, temperature: 2 },
+    },
+    train: { epochs: 3, batchSize: 16, lr: 1e-2, lrWarmupEpochs: 0, augment: { enabled: false } },
+  },
+};
+
+export function presetConfig(name: string, overrides?: PoiConfigOverrides): PoiConfig {
+  const parts = name.split('+');
+  let cfg = defaultConfig();
+  for (const part of parts) {
+    const p = PRESETS[part];
+    if (!p) throw new Error(`unknown preset "${part}"; presets: ${Object.keys(PRESETS).join(', ')}`);
+    cfg = mergeConfig(cfg, p);
+  }
+  cfg.preset = name;
+  return overrides ? mergeConfig(cfg, overrides) : cfg;
+}

@@ -1,0 +1,51 @@
+/**
+ * TRN — Target Recognition Network (DESIGN.md parts 3-4): a backbone on the whole face, an emotion
+ * head, and the uncertainty module, a small head giving a per-sample confidence c in (0,1).
+ * TRN is what runs at test time.
+ */
+import * as tf from '../tf.js';
+import { Backbone, dropout, globalAvgPool } from './backbone.js';
+import type { BackboneConfig, UncertaintyConfig } from './config.js';
+import { type Ctx, Dense, ParamStore } from './params.js';
+import { stopGradient } from './losses.js';
+
+export interface TrnOutput {
+  logits: tf.Tensor2D;
+  /** Confidence logits [B] (sigmoid → c), or null without the uncertainty module. */
+  confLogits: tf.Tensor1D | null;
+}
+
+export class Trn {
+  readonly backbone: Backbone;
+  readonly head: Dense;
+  readonly uncHidden?: Dense;
+  readonly uncOut?: Dense;
+
+  constructor(p: ParamStore, readonly cfg: BackboneConfig, readonly unc: UncertaintyConfig | null, numClasses: number, inChannels: number) {
+    this.backbone = new Backbone(p, 'trn', cfg, inChannels);
+    const c = this.backbone.outChannels;
+    this.head = new Dense(p, 'trn.head', c, numClasses);
+    if (unc) {
+      this.uncHidden = new Dense(p, 'trn.unc.hidden', c, unc.hidden, 'he');
+      // start confident-ish (c ≈ 0.73): most training labels agree with the face
+      this.uncOut = new Dense(p, 'trn.unc.out', unc.hidden, 1, 'glorot', 1);
+    }
+  }
+
+  forward(x: tf.Tensor4D, ctx: Ctx): TrnOutput {
+    const g = globalAvgPool(this.backbone.features(x, ctx));
+    const logits = this.head.apply(dropout(g, this.cfg.dropout, ctx));
+    let confLogits: tf.Tensor1D | null = null;
+    if (this.uncHidden && this.uncOut) {
+      // The module reads the features but does not train them (choice): its job is to judge the face,
+      // not to reshape what the emotion head sees.
+      const h = tf.relu(this.uncHidden.apply(stopGradient(g) as tf.Tensor2D));
+      confLogits = tf.reshape(this.uncOut.apply(h), [-1]) as tf.Tensor1D;
+    }
+    return { logits, confLogits };
+  }
+
+  flops(h: number, w: number): number {
+    return this.backbone.flops(h, w);
+  }
+}
