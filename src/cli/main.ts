@@ -1,0 +1,56 @@
+/** The `poi` command: dispatch to subcommands. Each returns an exit code. */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+export const USAGE = `poi — facial expression recognition that knows when people disagree
+
+Usage:
+  poi train --data <dir> --out <run dir> [--config <file|preset>] [--noise 0.3] [--seed N] [--resume]
+            [--epochs N] [--lr X] [--batch-size N] [--val <dir>] [--limit-train N] [--limit-val N]
+  poi eval  --model <dir> --data <dir> [--split name] [--json] [--map "theirs=ours,..."]
+  poi presets                 list the built-in training presets
+  poi help | --help           this text
+  poi --version
+
+Common options:
+  --backend wasm|cpu|tensorflow   tensor backend (default: tfjs-node if installed, else wasm); env POI_BACKEND
+  --threads N                     wasm threads (default: all cores); env POI_THREADS
+
+Presets: poi (default), ce, ld, poi-no-prior, poi-no-mutual, poi-no-uncertainty, tiny; join with "+",
+e.g. --config ce+tiny. A JSON file may hold {"preset": "...", ...overrides}.
+`;
+
+export function version(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const pkg = JSON.parse(readFileSync(join(here, '..', '..', '..', 'package.json'), 'utf8'));
+  return pkg.version;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'train':
+      return (await import('./train.js')).trainCommand(rest);
+    case 'eval':
+      return (await import('./eval.js')).evalCommand(rest);
+    case 'presets': {
+      const { PRESETS } = await import('../model/config.js');
+      for (const [name, p] of Object.entries(PRESETS)) console.log(`${name.padEnd(20)} ${JSON.stringify(p)}`);
+      return 0;
+    }
+    case '--version':
+    case '-v':
+      console.log(version());
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 0 : 0;
+    default:
+      process.stderr.write(`poi: unknown command "${cmd}"\n\n${USAGE}`);
+      return 2;
+  }
+}

@@ -1,0 +1,48 @@
+/** Run a model over a whole decoded image set, in batches, with TRN only. */
+import * as tf from '../tf.js';
+import type { ImageSet } from '../data/types.js';
+import type { PoiModel } from '../model/poi.js';
+
+export interface SetPredictions {
+  /** N*K probabilities. */
+  probs: Float32Array;
+  /** N confidences in (0,1). */
+  confidence: Float32Array;
+}
+
+/** Normalise uint8 NHWC pixels [start, end) to the model's float input. */
+export function toInput(set: ImageSet, start: number, end: number, mean: number, std: number): tf.Tensor4D {
+  const { height: h, width: w, channels: c } = set;
+  const px = set.pixels.subarray(start * h * w * c, end * h * w * c);
+  const x = new Float32Array(px.length);
+  const a = 1 / (255 * std);
+  const b = -mean / std;
+  for (let i = 0; i < px.length; i++) x[i] = px[i] * a + b;
+  return tf.tensor4d(x, [end - start, h, w, c]);
+}
+
+export async function predictSet(
+  model: PoiModel,
+  set: ImageSet,
+  opts: { batchSize?: number; onProgress?: (done: number, total: number) => void } = {},
+): Promise<SetPredictions> {
+  const { input } = model.config;
+  if (set.height !== input.height || set.width !== input.width || set.channels !== input.channels) {
+    throw new Error(`images are ${set.height}x${set.width}x${set.channels}, the model expects ${input.height}x${input.width}x${input.channels}`);
+  }
+  const n = set.labels.length;
+  const k = model.numClasses;
+  const bs = opts.batchSize ?? 128;
+  const probs = new Float32Array(n * k);
+  const confidence = new Float32Array(n);
+  for (let s = 0; s < n; s += bs) {
+    const e = Math.min(n, s + bs);
+    const x = toInput(set, s, e, input.mean, input.std);
+    const out = model.predict(x);
+    probs.set(await out.probs.data(), s * k);
+    confidence.set(await out.confidence.data(), s);
+    tf.dispose([x, out.probs, out.confidence]);
+    opts.onProgress?.(e, n);
+  }
+  return { probs, confidence };
+}

@@ -1,0 +1,150 @@
+/**
+ * Saving and loading. A saved model is a folder:
+ *   model.json   format, poi version, classes, input spec, full config, metrics it was saved with,
+ *                and the weight manifest (name, shape, byte offset);
+ *   weights.bin  little-endian float32 values in manifest order.
+ * Loading needs nothing else. A checkpoint is one file (header + tensors) written atomically.
+ */
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PoiConfig } from './config.js';
+import { PoiModel } from './poi.js';
+import { writeFileAtomic } from '../util/fs.js';
+
+export type TensorMap = Map<string, { shape: number[]; values: Float32Array }>;
+
+export interface WeightEntry {
+  name: string;
+  shape: number[];
+  offset: number;
+}
+
+export const MODEL_FORMAT = 'poi-model';
+export const MODEL_FORMAT_VERSION = 1;
+
+export interface ModelManifest {
+  format: typeof MODEL_FORMAT;
+  formatVersion: number;
+  classes: string[];
+  input: PoiConfig['model']['input'];
+  config: PoiConfig;
+  metrics: Record<string, unknown>;
+  savedAt: string;
+  weights: WeightEntry[];
+}
+
+/** Pack tensors into one buffer with a manifest. */
+export function packTensors(tensors: TensorMap): { manifest: WeightEntry[]; data: Uint8Array } {
+  let total = 0;
+  for (const t of tensors.values()) total += t.values.length * 4;
+  const data = new Uint8Array(total);
+  const view = new Float32Array(data.buffer);
+  const manifest: WeightEntry[] = [];
+  let off = 0;
+  for (const [name, t] of tensors) {
+    manifest.push({ name, shape: t.shape, offset: off * 4 });
+    view.set(t.values, off);
+    off += t.values.length;
+  }
+  return { manifest, data };
+}
+
+export function unpackTensors(manifest: WeightEntry[], data: Uint8Array, source: string): TensorMap {
+  const out: TensorMap = new Map();
+  for (const e of manifest) {
+    const n = e.shape.reduce((a, b) => a * b, 1);
+    if (e.offset + n * 4 > data.byteLength) throw new Error(`${source}: weights for "${e.name}" run past the end of the file (truncated?)`);
+    // copy: the source buffer may be unaligned or reused
+    const values = new Float32Array(n);
+    new Uint8Array(values.buffer).set(data.subarray(e.offset, e.offset + n * 4));
+    out.set(e.name, { shape: e.shape, values });
+  }
+  return out;
+}
+
+/** Save a model folder. Written to a temporary folder first and swapped in, so a crash never leaves half a model. */
+export async function saveModel(model: PoiModel, config: PoiConfig, dir: string, metrics: Record<string, unknown> = {}): Promise<void> {
+  const { manifest: weights, data } = packTensors(await model.params.read());
+  const manifest: ModelManifest = {
+    format: MODEL_FORMAT,
+    formatVersion: MODEL_FORMAT_VERSION,
+    classes: model.classes,
+    input: config.model.input,
+    config,
+    metrics,
+    savedAt: new Date().toISOString(),
+    weights,
+  };
+  const tmp = `${dir}.tmp-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  await writeFileAtomic(join(tmp, 'weights.bin'), data);
+  await writeFileAtomic(join(tmp, 'model.json'), JSON.stringify(manifest, null, 2) + '\n');
+  const old = `${dir}.old-${process.pid}`;
+  const exists = await stat(dir).then(() => true, () => false);
+  if (exists) await rename(dir, old);
+  await rename(tmp, dir);
+  if (exists) await rm(old, { recursive: true, force: true });
+}
+
+export async function readModelManifest(dir: string): Promise<ModelManifest> {
+  const file = join(dir, 'model.json');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    throw new Error(`${dir}: not a poi model folder (no model.json)`);
+  }
+  let m: ModelManifest;
+  try {
+    m = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file}: invalid JSON (${(e as Error).message})`);
+  }
+  if (m.format !== MODEL_FORMAT) throw new Error(`${file}: not a poi model (format "${m.format}")`);
+  if (m.formatVersion > MODEL_FORMAT_VERSION) throw new Error(`${file}: format version ${m.formatVersion} is newer than this poi understands (${MODEL_FORMAT_VERSION})`);
+  return m;
+}
+
+/** Load a model folder into a ready PoiModel (backend must be initialised). */
+export async function loadModel(dir: string): Promise<{ model: PoiModel; manifest: ModelManifest }> {
+  const manifest = await readModelManifest(dir);
+  const file = join(dir, 'weights.bin');
+  const data = new Uint8Array(await readFile(file).catch(() => {
+    throw new Error(`${dir}: weights.bin is missing`);
+  }));
+  const model = new PoiModel(manifest.config.model, manifest.classes, manifest.config.seed);
+  model.params.load(unpackTensors(manifest.weights, data, file), file);
+  return { model, manifest };
+}
+
+/** Checkpoint file: "POICKPT1", u32 header length, header JSON, then packed tensors. */
+const MAGIC = 'POICKPT1';
+
+export async function writeCheckpoint(file: string, header: Record<string, unknown>, tensors: TensorMap): Promise<void> {
+  const { manifest, data } = packTensors(tensors);
+  const head = new TextEncoder().encode(JSON.stringify({ ...header, tensors: manifest }));
+  const pad = (4 - ((MAGIC.length + 4 + head.length) % 4)) % 4;
+  const buf = new Uint8Array(MAGIC.length + 4 + head.length + pad + data.length);
+  buf.set(new TextEncoder().encode(MAGIC), 0);
+  new DataView(buf.buffer).setUint32(MAGIC.length, head.length + pad, true);
+  buf.set(head, MAGIC.length + 4);
+  buf.fill(0x20, MAGIC.length + 4 + head.length, MAGIC.length + 4 + head.length + pad);
+  buf.set(data, MAGIC.length + 4 + head.length + pad);
+  await writeFileAtomic(file, buf);
+}
+
+export async function readCheckpoint<H extends Record<string, unknown>>(file: string): Promise<{ header: H; tensors: TensorMap }> {
+  const buf = new Uint8Array(await readFile(file));
+  if (new TextDecoder().decode(buf.subarray(0, MAGIC.length)) !== MAGIC) throw new Error(`${file}: not a poi checkpoint`);
+  const len = new DataView(buf.buffer, buf.byteOffset).getUint32(MAGIC.length, true);
+  const start = MAGIC.length + 4;
+  let header: H & { tensors: WeightEntry[] };
+  try {
+    header = JSON.parse(new TextDecoder().decode(buf.subarray(start, start + len)));
+  } catch {
+    throw new Error(`${file}: checkpoint header is corrupt`);
+  }
+  const tensors = unpackTensors(header.tensors, buf.subarray(start + len), file);
+  return { header, tensors };
+}

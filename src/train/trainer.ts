@@ -1,0 +1,319 @@
+/**
+ * The training loop: PIN and TRN (or a baseline's TRN) in one loop, with validation each epoch, a
+ * JSON-lines log, atomic checkpoints (each epoch and every few minutes mid-epoch), exact resume, the
+ * best model saved as a model folder, and a hard stop on a non-finite loss.
+ *
+ * Run folder:
+ *   config.json      the resolved config and data description (written before the first step)
+ *   log.jsonl        one line per epoch (train loss parts, val metrics, lr, images/s, wall time)
+ *   checkpoint.bin   last checkpoint (weights, optimiser, position, history)
+ *   best/            model folder of the best validation accuracy so far
+ *   noise.csv        the flipped samples when --noise > 0
+ *   summary.json     final figures
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '../tf.js';
+import type { ImageSet } from '../data/types.js';
+import type { PoiConfig } from '../model/config.js';
+import { readCheckpoint, saveModel, writeCheckpoint, type TensorMap } from '../model/io.js';
+import { applyBnUpdates, type Ctx, discardBnUpdates } from '../model/params.js';
+import { PoiModel } from '../model/poi.js';
+import { evaluate, type EvalReport } from '../eval/metrics.js';
+import { predictSet } from '../eval/predict.js';
+import { Progress } from '../util/progress.js';
+import { appendJsonl, writeJsonAtomic } from '../util/fs.js';
+import { learningRate, Optimizer } from './optimizer.js';
+import { epochBatches, stepsPerEpoch } from './batches.js';
+import { injectNoise } from './noise.js';
+import { Rng } from '../util/rng.js';
+
+export interface TrainData {
+  train: ImageSet;
+  val: ImageSet | null;
+  /** Where the data came from (paths, splits, counts), recorded in config.json. */
+  source: Record<string, unknown>;
+}
+
+export interface TrainOptions {
+  config: PoiConfig;
+  data: TrainData;
+  outDir: string;
+  resume?: boolean;
+  /** Show a progress bar on stderr (default true). */
+  progress?: boolean;
+  /** Mid-epoch checkpoint interval in minutes (default 5; 0 = only at epoch ends). */
+  checkpointMinutes?: number;
+  /** Stop after this many optimisation steps in this process (for tests of crash/resume). */
+  maxSteps?: number;
+  log?: (msg: string) => void;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  lr: number;
+  train: Record<string, number>;
+  val: Record<string, number> | null;
+  imagesPerSec: number;
+  epochSeconds: number;
+  wallSeconds: number;
+}
+
+interface CheckpointHeader extends Record<string, unknown> {
+  kind: 'poi-checkpoint';
+  config: PoiConfig;
+  classes: string[];
+  /** Next position to run. */
+  epoch: number;
+  step: number;
+  optimizerStep: number;
+  /** Running sums of the current epoch's training stats (for a mid-epoch resume). */
+  epochSums: Record<string, number>;
+  epochImages: number;
+  epochSeconds: number;
+  wallSeconds: number;
+  best: { accuracy: number; epoch: number } | null;
+  history: EpochRecord[];
+}
+
+export interface TrainResult {
+  history: EpochRecord[];
+  best: { accuracy: number; epoch: number } | null;
+  wallSeconds: number;
+  finalVal: EvalReport | null;
+  stoppedEarly: boolean;
+}
+
+export class NonFiniteLossError extends Error {}
+
+/** Config fields that may differ on resume (the rest must match the checkpoint). */
+function comparable(c: PoiConfig): string {
+  return JSON.stringify({ ...c, train: { ...c.train, epochs: 0, evalEvery: 0 } });
+}
+
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const { config, data, outDir } = opts;
+  const log = opts.log ?? ((m: string) => process.stderr.write(m + '\n'));
+  const tc = config.train;
+  const classes = data.train.classes;
+  await mkdir(outDir, { recursive: true });
+  const ckptFile = join(outDir, 'checkpoint.bin');
+  const logFile = join(outDir, 'log.jsonl');
+
+  if (!opts.resume && existsSync(ckptFile)) {
+    throw new Error(`${outDir} already holds a run (checkpoint.bin); pass --resume to continue it or choose another --out`);
+  }
+  if (opts.resume && !existsSync(ckptFile)) log(`no checkpoint in ${outDir}; starting from the beginning`);
+
+  // training labels, with synthetic noise when asked (seeded, recorded)
+  let labels = data.train.labels;
+  if (config.noise > 0) {
+    const noisy = await injectNoise(data.train, config.noise, config.seed, join(outDir, 'noise.csv'));
+    labels = noisy.labels;
+    log(`label noise: flipped ${noisy.flipped} of ${noisy.labelled} training labels (${(config.noise * 100).toFixed(0)}%), list in noise.csv`);
+  }
+
+  const model = new PoiModel(config.model, classes, config.seed);
+  const optimizer = new Optimizer(
+    { kind: tc.optimizer, momentum: tc.momentum, weightDecay: tc.weightDecay },
+    model.params.trainable,
+  );
+  const steps = stepsPerEpoch(data.train, tc);
+  let epoch = 0;
+  let step = 0;
+  let sums: Record<string, number> = {};
+  let images = 0;
+  let epochSeconds = 0;
+  let wallSeconds = 0;
+  let best: CheckpointHeader['best'] = null;
+  let history: EpochRecord[] = [];
+
+  if (opts.resume && existsSync(ckptFile)) {
+    const { header, tensors } = await readCheckpoint<CheckpointHeader>(ckptFile);
+    if (comparable(header.config) !== comparable(config)) {
+      throw new Error(`${ckptFile}: the checkpoint was made with a different config; resume with the run's own config.json (only train.epochs may change)`);
+    }
+    const params: TensorMap = new Map();
+    const slots: TensorMap = new Map();
+    for (const [k, v] of tensors) (k.includes('#') ? slots : params).set(k, v);
+    model.params.load(params, ckptFile);
+    optimizer.load(slots, header.optimizerStep, ckptFile);
+    ({ epoch, step, history, best } = header);
+    sums = header.epochSums;
+    images = header.epochImages;
+    epochSeconds = header.epochSeconds;
+    wallSeconds = header.wallSeconds;
+    log(`resumed from ${ckptFile} at epoch ${epoch + 1}, step ${step}/${steps}`);
+  } else {
+    await writeJsonAtomic(join(outDir, 'config.json'), { config, data: data.source, classes, createdAt: new Date().toISOString() });
+    await writeFile(logFile, '');
+  }
+
+  const f = model.flops();
+  log(
+    `model: ${config.model.method}, ${(model.params.numParams() / 1e6).toFixed(2)}M parameters, ` +
+      `TRN ${(f.trn / 1e6).toFixed(0)} MFLOP/image${f.pin ? `, PIN ${(f.pin / 1e6).toFixed(0)} MFLOP/image` : ''}; ` +
+      `${data.train.labels.length} training images, ${steps} steps/epoch, backend ${tf.getBackend()}`,
+  );
+
+  const saveCheckpoint = async () => {
+    const header: CheckpointHeader = {
+      kind: 'poi-checkpoint', config, classes, epoch, step, optimizerStep: optimizer.step,
+      epochSums: sums, epochImages: images, epochSeconds, wallSeconds, best, history,
+    };
+    const tensors: TensorMap = new Map([...(await model.params.read()), ...(await optimizer.read())]);
+    await writeCheckpoint(ckptFile, header, tensors);
+  };
+
+  let stepsThisProcess = 0;
+  let lastCkpt = Date.now();
+  let stoppedEarly = false;
+  let finalVal: EvalReport | null = null;
+  const ckptMs = (opts.checkpointMinutes ?? 5) * 60_000;
+
+  try {
+    for (; epoch < tc.epochs; epoch++, step = 0, sums = {}, images = 0, epochSeconds = 0) {
+      const remaining = Math.max(0, steps - step) * tc.batchSize;
+      const bar = opts.progress === false ? null : new Progress({ total: remaining, label: `epoch ${epoch + 1}/${tc.epochs}`, unit: 'img' });
+      let t0 = performance.now();
+      for (const batch of epochBatches(data.train, labels, config, epoch, step)) {
+        const ep = epoch + step / steps;
+        const lr = learningRate(tc.lr, ep, tc.epochs, tc.lrWarmupEpochs, tc.minLrFactor);
+        const ctx: Ctx = { training: true, bnUpdates: [], seed: (Rng.derive(config.seed, epoch, step).next() * 2 ** 31) | 0 };
+        const partsOut: Record<string, number> = {};
+        let correct = 0;
+        const { value, grads } = tf.variableGrads(() => {
+          const x = tf.tensor4d(batch.x, batch.shape);
+          const y = tf.tensor1d(batch.labels, 'int32');
+          const soft = batch.soft ? tf.tensor2d(batch.soft, [batch.shape[0], classes.length]) : null;
+          const out = model.loss({ x, labels: y, soft }, ep, ctx);
+          for (const [k, v] of Object.entries(out.parts)) partsOut[k] = v.dataSync()[0];
+          correct = tf.sum(tf.cast(tf.equal(tf.argMax(out.logits, 1), y), 'float32')).dataSync()[0];
+          return out.total;
+        });
+        const loss = (await value.data())[0];
+        if (!Number.isFinite(loss)) {
+          tf.dispose([value, ...Object.values(grads)]);
+          discardBnUpdates(ctx.bnUpdates);
+          throw new NonFiniteLossError(
+            `loss became ${loss} at epoch ${epoch + 1}, step ${step + 1} (lr ${lr.toExponential(2)}); ` +
+              `no weights were written for this step. The last good checkpoint is ${existsSync(ckptFile) ? ckptFile : '(none yet)'}; ` +
+              `try a lower --lr or check the data`,
+          );
+        }
+        const named: Record<string, tf.Tensor> = {};
+        for (const [name, v] of model.params.trainable) if (grads[v.name]) named[name] = grads[v.name];
+        optimizer.apply(named, lr);
+        applyBnUpdates(ctx.bnUpdates);
+        tf.dispose([value, ...Object.values(grads)]);
+
+        const b = batch.shape[0];
+        sums.loss = (sums.loss ?? 0) + loss * b;
+        sums.correct = (sums.correct ?? 0) + correct;
+        for (const [k, v] of Object.entries(partsOut)) sums[k] = (sums[k] ?? 0) + v * b;
+        images += b;
+        step++;
+        stepsThisProcess++;
+        const t1 = performance.now();
+        epochSeconds += (t1 - t0) / 1000;
+        wallSeconds += (t1 - t0) / 1000;
+        t0 = t1;
+        bar?.tick(b, { loss: sums.loss / images, acc: sums.correct / images, lr });
+        if (opts.maxSteps && stepsThisProcess >= opts.maxSteps) {
+          stoppedEarly = true;
+          await saveCheckpoint();
+          return { history, best, wallSeconds, finalVal, stoppedEarly };
+        }
+        if (ckptMs > 0 && Date.now() - lastCkpt > ckptMs && step < steps) {
+          await saveCheckpoint();
+          lastCkpt = Date.now();
+        }
+      }
+      bar?.done({ loss: sums.loss / Math.max(1, images), acc: sums.correct / Math.max(1, images) });
+
+      // validation
+      const trainStats: Record<string, number> = {};
+      for (const [k, v] of Object.entries(sums)) trainStats[k === 'correct' ? 'accuracy' : k] = v / Math.max(1, images);
+      let val: Record<string, number> | null = null;
+      const last = epoch === tc.epochs - 1;
+      if (data.val && ((epoch + 1) % tc.evalEvery === 0 || last)) {
+        const tv = performance.now();
+        const report = await evaluateSet(model, data.val);
+        val = headline(report);
+        log(
+          `epoch ${epoch + 1}: train loss ${trainStats.loss.toFixed(4)} acc ${(trainStats.accuracy * 100).toFixed(2)}% | ` +
+            `val acc ${(val.accuracy * 100).toFixed(2)}% mean-class ${(val.meanClassAccuracy * 100).toFixed(2)}%` +
+            (val.klToVotes !== undefined ? ` KL ${val.klToVotes.toFixed(3)}` : '') +
+            (val.spearman !== undefined ? ` spearman ${val.spearman.toFixed(3)}` : '') +
+            ` ECE ${val.ece.toFixed(3)} (${((performance.now() - tv) / 1000).toFixed(0)}s)`,
+        );
+        if (!best || val.accuracy > best.accuracy) {
+          best = { accuracy: val.accuracy, epoch: epoch + 1 };
+          await saveModel(model, config, join(outDir, 'best'), { split: 'val', epoch: epoch + 1, ...val });
+        }
+        if (last) finalVal = report;
+      }
+      const rec: EpochRecord = {
+        epoch: epoch + 1,
+        lr: learningRate(tc.lr, epoch + 1, tc.epochs, tc.lrWarmupEpochs, tc.minLrFactor),
+        train: trainStats,
+        val,
+        imagesPerSec: images / Math.max(1e-9, epochSeconds),
+        epochSeconds,
+        wallSeconds,
+      };
+      history.push(rec);
+      await appendJsonl(logFile, rec);
+      // the checkpoint marks the next epoch's start
+      epoch++;
+      step = 0;
+      sums = {};
+      images = 0;
+      epochSeconds = 0;
+      await saveCheckpoint();
+      lastCkpt = Date.now();
+      epoch--;
+    }
+    if (!data.val) await saveModel(model, config, join(outDir, 'best'), { split: 'train', epoch: tc.epochs });
+    await writeJsonAtomic(join(outDir, 'summary.json'), {
+      method: config.model.method, preset: config.preset, noise: config.noise, seed: config.seed,
+      epochs: tc.epochs, best, wallSeconds,
+      imagesPerSec: history.length ? history.reduce((a, h) => a + h.imagesPerSec, 0) / history.length : 0,
+      final: finalVal ? headline(finalVal) : null,
+    });
+    return { history, best, wallSeconds, finalVal, stoppedEarly };
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+export async function evaluateSet(model: PoiModel, set: ImageSet): Promise<EvalReport> {
+  const pred = await predictSet(model, set);
+  return evaluate({
+    probs: pred.probs,
+    labels: set.labels,
+    classes: set.classes,
+    votes: set.soft ?? undefined,
+    uncertainty: pred.confidence.map((c) => 1 - c),
+  });
+}
+
+/** The scalar figures of an evaluation, for logs and tables. */
+export function headline(r: EvalReport): Record<string, number> {
+  const out: Record<string, number> = { accuracy: r.accuracy, meanClassAccuracy: r.meanClassAccuracy, ece: r.calibration.ece };
+  if (r.votes) out.klToVotes = r.votes.kl;
+  const u = r.uncertainty;
+  if (u) {
+    if (u.spearmanVoteEntropy !== undefined) out.spearman = u.spearmanVoteEntropy;
+    for (const p of u.riskCoverage.points) out[`acc@${Math.round(p.coverage * 100)}`] = p.accuracy;
+    out.aurc = u.riskCoverage.aurc;
+  }
+  return out;
+}
+
+export async function readLog(runDir: string): Promise<EpochRecord[]> {
+  const text = await readFile(join(runDir, 'log.jsonl'), 'utf8');
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
