@@ -133,7 +133,7 @@ export function defaultConfig(): PoiConfig {
         branchWidths: [64, 96],
         regions: DEFAULT_REGIONS.map((r) => ({ ...r, aus: [...r.aus], box: [...r.box] as RegionSpec['box'] })),
         useAuPrior: true,
-        priorScale: 2,
+        priorScale: 4,
         learnPriorMatrix: true,
         targetTau: 0.5,
         auLossWeight: 0.5,

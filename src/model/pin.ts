@@ -99,7 +99,7 @@ export class Pin {
       const g = globalAvgPool(h);
       const au = b.auHead.apply(g);
       // emotion = direct evidence + evidence inferred from the AUs through the prior matrix
-      const fromAus = tf.matMul(tf.sigmoid(au), b.auToEmotion as tf.Tensor2D);
+      const fromAus = tf.matMul(tf.sub(tf.mul(tf.sigmoid(au), 2), 1), b.auToEmotion as tf.Tensor2D);
       logits.push(tf.add(b.emoHead.apply(g), fromAus) as tf.Tensor2D);
       auLogits.push(au);
     }

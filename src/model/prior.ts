@@ -120,9 +120,10 @@ export function regionalTargets(classes: string[], regionAus: readonly Au[], tau
 }
 
 /**
- * Initial AU→emotion matrix for a region (choice): +scale where the AU belongs to the emotion's
- * prototype (scaled by its pattern weight), -scale where it does not. An emotion with no AUs in the
- * region (e.g. neutral) then scores highest when the region's AUs are all off.
+ * Initial AU→emotion matrix for a region (choice). PIN scores emotion e from AU activations a in [0,1]
+ * as (2a-1)·M[:,e]: with M = scale·(2p_e-1)/nAU, every AU that agrees with e's prototype adds and every
+ * one that disagrees subtracts, so the score is scale·(1 - 2·Hamming/nAU) for binary a, highest for
+ * the emotion whose pattern the AUs match (neutral when all are off), and zero while a ≈ 0.5 at init.
  * Classes unknown to the prior get a zero column (learned from data).
  */
 export function priorAuToEmotion(classes: string[], regionAus: readonly Au[], scale: number): Float32Array {
@@ -133,7 +134,7 @@ export function priorAuToEmotion(classes: string[], regionAus: readonly Au[], sc
   for (let e = 0; e < k; e++) {
     const p = pats[e];
     if (!p) continue;
-    for (let j = 0; j < a; j++) m[j * k + e] = scale * (2 * p[j] - 1);
+    for (let j = 0; j < a; j++) m[j * k + e] = (scale * (2 * p[j] - 1)) / a;
   }
   return m;
 }

@@ -12,7 +12,7 @@
  *   summary.json     final figures
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '../tf.js';
 import type { ImageSet } from '../data/types.js';
@@ -23,9 +23,9 @@ import { PoiModel } from '../model/poi.js';
 import { evaluate, type EvalReport } from '../eval/metrics.js';
 import { predictSet } from '../eval/predict.js';
 import { Progress } from '../util/progress.js';
-import { appendJsonl, writeJsonAtomic } from '../util/fs.js';
+import { appendJsonl, readJsonl, writeJsonAtomic } from '../util/fs.js';
 import { learningRate, Optimizer } from './optimizer.js';
-import { epochBatches, stepsPerEpoch } from './batches.js';
+import { epochBatches, makeBatcher } from './batches.js';
 import { injectNoise } from './noise.js';
 import { Rng } from '../util/rng.js';
 
@@ -109,7 +109,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   // training labels, with synthetic noise when asked (seeded, recorded)
   let labels = data.train.labels;
   if (config.noise > 0) {
-    const noisy = await injectNoise(data.train, config.noise, config.seed, join(outDir, 'noise.csv'));
+    const noisy = injectNoise(data.train, config.noise, config.seed, join(outDir, 'noise.csv'));
     labels = noisy.labels;
     log(`label noise: flipped ${noisy.flipped} of ${noisy.labelled} training labels (${(config.noise * 100).toFixed(0)}%), list in noise.csv`);
   }
@@ -119,7 +119,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     { kind: tc.optimizer, momentum: tc.momentum, weightDecay: tc.weightDecay },
     model.params.trainable,
   );
-  const steps = stepsPerEpoch(data.train, tc);
+  const batcher = makeBatcher(data.train, labels, config);
+  const steps = batcher.stepsPerEpoch;
+  if (steps === 0) throw new Error(`${data.train.labels.length} training images are fewer than one batch of ${tc.batchSize}`);
   let epoch = 0;
   let step = 0;
   let sums: Record<string, number> = {};
@@ -177,7 +179,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const remaining = Math.max(0, steps - step) * tc.batchSize;
       const bar = opts.progress === false ? null : new Progress({ total: remaining, label: `epoch ${epoch + 1}/${tc.epochs}`, unit: 'img' });
       let t0 = performance.now();
-      for (const batch of epochBatches(data.train, labels, config, epoch, step)) {
+      for (const batch of epochBatches(batcher, epoch, step)) {
         const ep = epoch + step / steps;
         const lr = learningRate(tc.lr, ep, tc.epochs, tc.lrWarmupEpochs, tc.minLrFactor);
         const ctx: Ctx = { training: true, bnUpdates: [], seed: (Rng.derive(config.seed, epoch, step).next() * 2 ** 31) | 0 };
@@ -313,7 +315,6 @@ export function headline(r: EvalReport): Record<string, number> {
   return out;
 }
 
-export async function readLog(runDir: string): Promise<EpochRecord[]> {
-  const text = await readFile(join(runDir, 'log.jsonl'), 'utf8');
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+export function readLog(runDir: string): Promise<EpochRecord[]> {
+  return readJsonl<EpochRecord>(join(runDir, 'log.jsonl'));
 }
