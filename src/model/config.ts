@@ -198,7 +198,7 @@ export const PRESETS: Record<string, PoiConfigOverrides> = {
       input: { height: 16, width: 16, channels: 1, mean: 0.5, std: 0.25 },
       trn: vgg([8, 16], [1, 1], 0),
       pin: { stem: vgg([8], [1]), branchWidths: [8] },
-      uncertainty: { enabled: true, hidden: 8, lossWeight: 0.5 },
+      uncertainty: { hidden: 8 },
       transfer: { warmupEpochs: 0, rampEpochs: 1, maxWeight: 1, temperature: 2 },
     },
     train: { epochs: 3, batchSize: 16, lr: 1e-2, lrWarmupEpochs: 0, augment: { enabled: false } },

@@ -1,0 +1,84 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '../src/tf.js';
+import { initBackend } from '../src/backend/index.js';
+import { binaryCrossEntropyWithLogits, crossEntropy, entropy, klDivergence, softCrossEntropy, stopGradient, weightedMean } from '../src/model/losses.js';
+import { transferWeight } from '../src/model/poi.js';
+import { learningRate } from '../src/train/optimizer.js';
+
+before(async () => {
+  await initBackend({ backend: process.env.POI_TEST_BACKEND ?? 'wasm' });
+});
+
+const close = (a: ArrayLike<number>, b: number[], tol = 1e-5) => {
+  assert.equal(a.length, b.length);
+  for (let i = 0; i < b.length; i++) assert.ok(Math.abs(a[i] - b[i]) < tol, `[${i}] ${a[i]} vs ${b[i]}`);
+};
+
+// logits [ln1, ln2, ln1] -> softmax [0.25, 0.5, 0.25]
+const L = [Math.log(1), Math.log(2), Math.log(1)];
+
+test('softCrossEntropy by hand', () => {
+  const z = tf.tensor2d([L, [0, 0, 0]]);
+  const t = tf.tensor2d([[0, 1, 0], [0.5, 0.5, 0]]);
+  // row0: -ln 0.5; row1: -(0.5 ln(1/3) + 0.5 ln(1/3)) = ln 3
+  close(softCrossEntropy(z, t).dataSync(), [Math.log(2), Math.log(3)]);
+});
+
+test('crossEntropy with label smoothing by hand', () => {
+  const z = tf.tensor2d([L]);
+  const y = tf.tensor1d([0], 'int32');
+  close(crossEntropy(z, y, 3).dataSync(), [Math.log(4)]);
+  // eps 0.3: target [0.8, 0.1, 0.1] -> -(0.8 ln .25 + .1 ln .5 + .1 ln .25)
+  close(crossEntropy(z, y, 3, 0.3).dataSync(), [-(0.8 * Math.log(0.25) + 0.1 * Math.log(0.5) + 0.1 * Math.log(0.25))]);
+});
+
+test('klDivergence by hand, with temperature and zero targets', () => {
+  const z = tf.tensor2d([L]);
+  // KL([0.5,0.5,0] || [0.25,0.5,0.25]) = 0.5 ln 2 + 0.5 ln 1 = 0.5 ln 2 (the 0 entry contributes 0)
+  close(klDivergence(tf.tensor2d([[0.5, 0.5, 0]]), z).dataSync(), [0.5 * Math.log(2)]);
+  // T = 2: softmax(L/2) ∝ [1, √2, 1]
+  const s = 2 + Math.SQRT2;
+  const p = [1 / s, Math.SQRT2 / s, 1 / s];
+  const t = [0.2, 0.3, 0.5];
+  const want = t.reduce((a, ti, i) => a + ti * Math.log(ti / p[i]), 0);
+  close(klDivergence(tf.tensor2d([t]), z, 2).dataSync(), [want]);
+  // identical distributions: 0
+  close(klDivergence(tf.tensor2d([[0.25, 0.5, 0.25]]), z).dataSync(), [0], 1e-6);
+});
+
+test('binaryCrossEntropyWithLogits by hand, stable for large logits', () => {
+  const z = tf.tensor2d([[0, Math.log(3)], [100, -100]]);
+  const t = tf.tensor2d([[1, 0.5], [1, 0]]);
+  // row0: (ln2 + (-(0.5 ln .75 + 0.5 ln .25)))/2 ; row1: ~0
+  const r0 = (Math.log(2) - (0.5 * Math.log(0.75) + 0.5 * Math.log(0.25))) / 2;
+  close(binaryCrossEntropyWithLogits(z, t).dataSync(), [r0, 0], 1e-5);
+});
+
+test('entropy and weightedMean by hand', () => {
+  close(entropy(tf.tensor2d([[0.5, 0.5, 0], [1, 0, 0]])).dataSync(), [Math.log(2), 0], 1e-6);
+  close(weightedMean(tf.tensor1d([1, 3]), tf.tensor1d([1, 0.5])).dataSync(), [1.25]);
+});
+
+test('stopGradient passes values and blocks gradients', () => {
+  const x = tf.tensor1d([1, 2, 3]);
+  const g = tf.grad((v: tf.Tensor) => tf.sum(tf.add(tf.mul(v, 2), tf.mul(stopGradient(v), 5))))(x);
+  close(g.dataSync(), [2, 2, 2]);
+  close(stopGradient(x).dataSync(), [1, 2, 3]);
+});
+
+test('transfer weight: zero in warm-up, linear ramp, then flat', () => {
+  const cfg = { warmupEpochs: 2, rampEpochs: 4, maxWeight: 0.8, temperature: 2 };
+  assert.equal(transferWeight(cfg, 0), 0);
+  assert.equal(transferWeight(cfg, 1.99), 0);
+  assert.ok(Math.abs(transferWeight(cfg, 4) - 0.4) < 1e-12);
+  assert.equal(transferWeight(cfg, 6), 0.8);
+  assert.equal(transferWeight(cfg, 100), 0.8);
+});
+
+test('learning rate: warm-up then cosine to the floor', () => {
+  assert.ok(learningRate(1, 0.5, 10, 1, 0.01) < 0.51);
+  assert.ok(Math.abs(learningRate(1, 1, 10, 1, 0.01) - 1) < 1e-12);
+  assert.ok(Math.abs(learningRate(1, 10, 10, 1, 0.01) - 0.01) < 1e-12);
+  assert.ok(Math.abs(learningRate(1, 5.5, 10, 1, 0) - 0.5) < 1e-12);
+});
