@@ -54,7 +54,6 @@ export async function loadSet(
     height: input.height,
     width: input.width,
     channels: input.channels,
-    quiet: opts.quiet,
     onProgress: (done) => {
       bar?.tick(done - shown);
       shown = done;

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { UsageError } from './args.js';
 
 export const USAGE = `poi — facial expression recognition that knows when people disagree
 
@@ -27,7 +28,19 @@ export function version(): string {
   return pkg.version;
 }
 
+/** Run the CLI: usage errors exit 2, other failures 1, each with one clear line (POI_DEBUG=1 for the stack). */
 export async function main(argv: string[]): Promise<number> {
+  try {
+    return await dispatch(argv);
+  } catch (e) {
+    const err = e as Error;
+    process.stderr.write(`poi: ${err.message}\n`);
+    if (process.env.POI_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+}
+
+async function dispatch(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'train':
@@ -48,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
     case '--help':
     case '-h':
       process.stdout.write(USAGE);
-      return cmd === undefined ? 0 : 0;
+      return 0;
     default:
       process.stderr.write(`poi: unknown command "${cmd}"\n\n${USAGE}`);
       return 2;

@@ -1,0 +1,92 @@
+/** End-to-end tests of the `poi` command on a dataset the test writes to disk. */
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { FER_CLASSES, syntheticPixels, tempDir } from './helpers.js';
+import { Rng } from '../src/util/rng.js';
+
+const BIN = resolve('bin/poi.js');
+let root = '';
+const cache = tempDir('poi-cache-');
+
+function poi(args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, POI_CACHE_DIR: cache },
+    timeout: 180_000,
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+before(async () => {
+  // FERPlus layout: FER2013Train/ and FER2013Valid/ with label.csv of 10 vote counts
+  root = tempDir('poi-ferplus-');
+  const rng = new Rng(7);
+  for (const [split, n] of [['FER2013Train', 96], ['FER2013Valid', 32]] as const) {
+    const dir = join(root, split);
+    mkdirSync(dir, { recursive: true });
+    const lines: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const c = i % 8;
+      const name = `fer${String(i).padStart(7, '0')}.png`;
+      await sharp(Buffer.from(syntheticPixels(c, 16, rng)), { raw: { width: 16, height: 16, channels: 1 } }).png().toFile(join(dir, name));
+      const votes = new Array(10).fill(0);
+      votes[c] = 8;
+      votes[(c + 1) % 8] = 2;
+      lines.push(`${name},"(0, 0, 48, 48)",${votes.join(',')}`);
+    }
+    // one row names a missing image: reported and skipped
+    lines.push(`fer9999999.png,"(0, 0, 48, 48)",10,0,0,0,0,0,0,0,0,0`);
+    writeFileSync(join(dir, 'label.csv'), lines.join('\n') + '\n');
+  }
+  // a corrupt image in the validation split: reported and skipped
+  writeFileSync(join(root, 'FER2013Valid', 'fer0000000.png'), 'not a png');
+});
+
+test('poi train, then poi eval --json on a FERPlus-layout folder', () => {
+  const out = join(tempDir(), 'run');
+  const t = poi(['train', '--config', 'poi+tiny', '--data', root, '--out', out, '--epochs', '2', '--quiet']);
+  assert.equal(t.code, 0, t.err);
+  assert.match(t.err, /best val accuracy/);
+  assert.match(t.err, /fer0000000\.png/, 'the corrupt image is reported by path');
+  assert.ok(existsSync(join(out, 'best', 'model.json')));
+  const e = poi(['eval', '--model', join(out, 'best'), '--data', root, '--json']);
+  assert.equal(e.code, 0, e.err);
+  const r = JSON.parse(e.out);
+  assert.equal(r.classes.length, 8);
+  assert.deepEqual(r.classes, FER_CLASSES);
+  assert.equal(r.labelled, 31);
+  for (const k of ['accuracy', 'meanClassAccuracy']) assert.ok(r[k] >= 0 && r[k] <= 1, k);
+  assert.ok(r.votes && Number.isFinite(r.votes.kl));
+  assert.ok(Number.isFinite(r.uncertainty.spearmanVoteEntropy) || r.uncertainty.spearmanVoteEntropy === null);
+  assert.equal(r.confusion.length, 8);
+  const text = poi(['eval', '--model', join(out, 'best'), '--data', root]);
+  assert.equal(text.code, 0, text.err);
+  assert.match(text.out, /Confusion matrix/);
+  // resume of a finished run is a no-op that still succeeds
+  const again = poi(['train', '--data', root, '--out', out, '--resume', '--quiet']);
+  assert.equal(again.code, 0, again.err);
+});
+
+test('bad usage gets a clear message and a non-zero exit', () => {
+  const u = poi(['frobnicate']);
+  assert.equal(u.code, 2);
+  assert.match(u.err, /unknown command "frobnicate"/);
+  const m = poi(['train', '--data', root]);
+  assert.notEqual(m.code, 0);
+  assert.match(m.err, /--out/);
+  const p = poi(['train', '--data', root, '--out', join(tempDir(), 'x'), '--config', 'nonesuch']);
+  assert.notEqual(p.code, 0);
+  assert.match(p.err, /unknown preset "nonesuch"/);
+  const n = poi(['train', '--data', root, '--out', join(tempDir(), 'x'), '--noise', 'lots']);
+  assert.match(n.err, /--noise: expected a number/);
+  const d = poi(['eval', '--model', join(root, 'nope'), '--data', root]);
+  assert.notEqual(d.code, 0);
+  assert.match(d.err, /not a poi model folder/);
+  const h = poi(['--help']);
+  assert.equal(h.code, 0);
+  assert.match(h.out, /poi train/);
+});
