@@ -127,10 +127,10 @@ export function defaultConfig(): PoiConfig {
     model: {
       method: 'poi',
       input: { height: 48, width: 48, channels: 1, mean: 0.5, std: 0.25 },
-      trn: vgg([32, 64, 128, 256], [1, 2, 2, 2], 0.3),
+      trn: vgg([32, 64, 128, 256], [1, 1, 1, 1], 0.3),
       pin: {
         stem: vgg([16, 32], [1, 1]),
-        branchWidths: [64, 96],
+        branchWidths: [64],
         regions: DEFAULT_REGIONS.map((r) => ({ ...r, aus: [...r.aus], box: [...r.box] as RegionSpec['box'] })),
         useAuPrior: true,
         priorScale: 4,
