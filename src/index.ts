@@ -1,0 +1,31 @@
+/**
+ * poi-fer: facial expression recognition that knows when people disagree.
+ *
+ *   import { initBackend, presetConfig, train, loadModel, evaluate } from 'poi-fer';
+ *
+ * Data → model (prior, PIN, TRN, uncertainty) → train → eval. The `poi` command wraps the same API.
+ */
+export { initBackend, type BackendOptions } from './backend/index.js';
+export * from './data/index.js';
+export { AUS, AU_NAMES, EMOTION_PROTOTYPES, DEFAULT_REGIONS, priorEmotion, regionalTargets, auPatterns, type RegionSpec } from './model/prior.js';
+export {
+  defaultConfig,
+  presetConfig,
+  mergeConfig,
+  PRESETS,
+  type PoiConfig,
+  type ModelConfig,
+  type TrainConfig,
+  type BackboneConfig,
+  type PinConfig,
+  type UncertaintyConfig,
+  type TransferConfig,
+  type InputSpec,
+  type Method,
+} from './model/config.js';
+export { PoiModel, transferWeight, type Prediction } from './model/poi.js';
+export { saveModel, loadModel, readModelManifest, type ModelManifest } from './model/io.js';
+export { train, evaluateSet, headline, readLog, NonFiniteLossError, type TrainOptions, type TrainResult, type EpochRecord } from './train/trainer.js';
+export { evaluate, type EvalReport } from './eval/metrics.js';
+export { formatReport } from './eval/format.js';
+export { predictSet, type SetPredictions } from './eval/predict.js';
