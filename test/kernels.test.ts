@@ -96,6 +96,8 @@ test('poi kernels are registered for wasm and gradients exist', () => {
     'UnsortedSegmentSum',
     'BatchMatMul',
     '_FusedMatMul',
+    'Sum',
+    'Mean',
   ]) {
     assert.ok(tf.getKernel(k, 'wasm') != null, `${k} registered`);
   }
@@ -234,6 +236,23 @@ test('unsortedSegmentSum (float32 and int32, ids out of range dropped) and gathe
   const dy = randn([8, 5]);
   const idx = [0, 3, 3, 5, 1, 0, 0, 2];
   await compare('gather gradient', () => tf.grad((a: tf.Tensor) => tf.gather(a, tf.tensor1d(idx, 'int32')))(t(table), t(dy)));
+});
+
+// ---------------------------------------------------------------- reductions
+
+test('sum/mean: leading axes (avg-pool path), keepDims, other axes and int32 (stock path), gradients', async () => {
+  const x = randn([4, 5, 6, 7], 1, 0.5);
+  for (const axis of [[0], [0, 1], [0, 1, 2], [1, 0], [1, 2], [3], [0, 2], -1]) {
+    for (const keepDims of [false, true]) {
+      await compare(`sum/mean axis=${JSON.stringify(axis)} keepDims=${keepDims}`, () => [tf.sum(t(x), axis, keepDims), tf.mean(t(x), axis, keepDims)]);
+    }
+  }
+  await compare('sum all', () => [tf.sum(t(x)), tf.mean(t(x))]);
+  await compare('sum int32 leading', () => tf.cast(tf.sum(tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2], 'int32'), 0), 'float32'));
+  const big = randn([64, 12, 12, 16]);
+  await compare('moments of a batch of activations', () => { const m = tf.moments(t(big), [0, 1, 2]); return [m.mean, m.variance]; });
+  const dy = randn([7]);
+  await compare('sum/mean gradients', () => tf.grads((a: tf.Tensor) => tf.add(tf.sum(a, [0, 1, 2]), tf.mean(a, [0, 1, 2])))([t(x)], t(dy)));
 });
 
 // ---------------------------------------------------------------- matmul

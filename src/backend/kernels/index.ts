@@ -6,6 +6,8 @@
  *   MaxPoolGrad                       replaced (stock: wrong for windows with all values <= 0)
  *   UnsortedSegmentSum                new (gradient of gather)
  *   BatchMatMul, _FusedMatMul         wrapped: transpose flags handled by transposing first
+ *   Sum, Mean                         wrapped: leading-axes reductions as one XNNPACK average-pool
+ *                                     window instead of the stock transpose + reduce (~10x faster)
  * plus, through gradients.ts, tfjs-core's gradient registry and a tile-free FusedBatchNorm gradient.
  */
 import * as tf from '../../tf.js';
@@ -13,6 +15,7 @@ import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './conv2d-
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './depthwise-grad.js';
 import { maxPoolGradConfig, unsortedSegmentSumConfig } from './loops.js';
 import { transposeFirst } from './matmul.js';
+import { leadingAxesReduce } from './reduce.js';
 
 export { ensureGradients, gradientsRegistered } from './gradients.js';
 export { conv2dFilterGrad, conv2dInputGrad } from './conv2d-grad.js';
@@ -40,6 +43,10 @@ export function registerWasmTrainingKernels(): string[] {
   for (const name of [tf.BatchMatMul, tf._FusedMatMul]) {
     const stock = tf.getKernel(name, 'wasm');
     if (stock != null) configs.push(transposeFirst(stock));
+  }
+  for (const name of [tf.Sum, tf.Mean]) {
+    const stock = tf.getKernel(name, 'wasm');
+    if (stock != null) configs.push(leadingAxesReduce(stock, name === tf.Mean));
   }
   for (const c of configs) {
     if (tf.getKernel(c.kernelName, 'wasm') != null) tf.unregisterKernel(c.kernelName, 'wasm');
