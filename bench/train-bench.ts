@@ -1,0 +1,79 @@
+/**
+ * `npm run bench`: training images/s and inference faces/s of poi's networks on this machine, in one
+ * run, so the ratios between rows are meaningful even on a noisy shared machine.
+ *
+ *   node dist/bench/train-bench.js [--backend wasm] [--batch 64] [--steps 6] [--only poi,ce]
+ */
+import { parseArgs } from 'node:util';
+import * as tf from '../src/tf.js';
+import { initBackend } from '../src/backend/index.js';
+import { mergeConfig, presetConfig, type PoiConfigOverrides } from '../src/model/config.js';
+import { PoiModel } from '../src/model/poi.js';
+import { applyBnUpdates, type Ctx } from '../src/model/params.js';
+
+const { values: v } = parseArgs({
+  options: {
+    backend: { type: 'string' },
+    batch: { type: 'string', default: '64' },
+    steps: { type: 'string', default: '6' },
+    only: { type: 'string' },
+  },
+});
+const B = Number(v.batch);
+const STEPS = Number(v.steps);
+const classes = ['neutral', 'happiness', 'surprise', 'sadness', 'anger', 'disgust', 'fear', 'contempt'];
+
+/** Backbones measured: the default, a narrower one and a deeper one, each as POI and as CE. */
+const VGG = (widths: number[], depths: number[]): PoiConfigOverrides => ({ model: { trn: { kind: 'vgg', widths, depths, dropout: 0.3 } } });
+const ROWS: Array<[string, string, PoiConfigOverrides]> = [
+  ['poi (default: vgg 32-256 x1)', 'poi', {}],
+  ['ce  (default: vgg 32-256 x1)', 'ce', {}],
+  ['poi  vgg 16-128 x1', 'poi', VGG([16, 32, 64, 128], [1, 1, 1, 1])],
+  ['ce   vgg 16-128 x1', 'ce', VGG([16, 32, 64, 128], [1, 1, 1, 1])],
+  ['poi  vgg 32-256 x1-2-2-2', 'poi', VGG([32, 64, 128, 256], [1, 2, 2, 2])],
+  ['ce   vgg 32-256 x1-2-2-2', 'ce', VGG([32, 64, 128, 256], [1, 2, 2, 2])],
+  ['ce   resnet-18 64-512', 'ce', { model: { trn: { kind: 'resnet', widths: [64, 128, 256, 512], depths: [2, 2, 2, 2], dropout: 0 } } }],
+];
+
+const backend = await initBackend({ backend: v.backend });
+console.log(`backend ${backend}, batch ${B}, ${STEPS} timed steps after 2 warm-up steps, ${new Date().toISOString()}`);
+console.log(`${'network'.padEnd(30)} ${'TRN MFLOP'.padStart(9)} ${'PIN MFLOP'.padStart(9)} ${'train img/s'.padStart(12)} ${'infer img/s'.padStart(12)} ${'GFLOP/s train'.padStart(13)}`);
+const only = v.only?.split(',');
+let base = 0;
+for (const [label, preset, over] of ROWS) {
+  if (only && !only.includes(preset)) continue;
+  const cfg = mergeConfig(presetConfig(preset), over);
+  const m = new PoiModel(cfg.model, classes, 1);
+  const { height: h, width: w, channels: c } = cfg.model.input;
+  const x = tf.randomNormal([B, h, w, c]) as tf.Tensor4D;
+  const y = tf.tensor1d(Array.from({ length: B }, (_, i) => i % 8), 'int32');
+  const step = () => {
+    const ctx: Ctx = { training: true, bnUpdates: [], seed: 1 };
+    const { value, grads } = tf.variableGrads(() => m.loss({ x, labels: y }, 5, ctx).total);
+    value.dataSync();
+    tf.dispose([value, ...Object.values(grads)]);
+    applyBnUpdates(ctx.bnUpdates);
+  };
+  for (let i = 0; i < 2; i++) step();
+  let t0 = performance.now();
+  for (let i = 0; i < STEPS; i++) step();
+  const train = (STEPS * B) / ((performance.now() - t0) / 1000);
+  const infer = () => {
+    const p = m.predict(x);
+    p.probs.dataSync();
+    tf.dispose([p.probs, p.confidence]);
+  };
+  infer();
+  t0 = performance.now();
+  for (let i = 0; i < STEPS; i++) infer();
+  const inf = (STEPS * B) / ((performance.now() - t0) / 1000);
+  const f = m.flops();
+  // a training step is about 3x the forward FLOPs (forward, input gradient, weight gradient)
+  const gflops = (3 * (f.trn + f.pin) * train) / 1e9;
+  if (!base) base = train;
+  console.log(
+    `${label.padEnd(30)} ${(f.trn / 1e6).toFixed(0).padStart(9)} ${(f.pin / 1e6).toFixed(0).padStart(9)} ${train.toFixed(1).padStart(12)} ${inf.toFixed(1).padStart(12)} ${gflops.toFixed(1).padStart(13)}`,
+  );
+  m.dispose();
+  tf.dispose([x, y]);
+}
