@@ -14,6 +14,8 @@
  *   --kernels   in the child, also time the conv/pool gradient kernels of each layer
  */
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '../src/tf.js';
 import { defaultWasmThreads, setupWasm, wasmThreads } from '../src/backend/wasm.js';
@@ -33,7 +35,26 @@ interface Result {
   batch: number;
   msPerStep: number;
   imagesPerSec: number;
+  /** process CPU time / wall time during the timed steps (all threads). */
+  cpuPerWall: number;
+  /** share of the CPU time spent in threads other than the main one (Linux /proc; -1 elsewhere). */
+  workerShare: number;
   kernels?: Record<string, number>;
+}
+
+/** CPU ticks per thread of this process (Linux), keyed by thread id. */
+function threadTicks(): Map<number, number> {
+  const m = new Map<number, number>();
+  try {
+    for (const t of readdirSync('/proc/self/task')) {
+      const s = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      m.set(Number(t), Number(f[11]) + Number(f[12]));
+    }
+  } catch {
+    // not Linux
+  }
+  return m;
 }
 
 function median(xs: number[]): number {
@@ -84,9 +105,23 @@ async function child(threads: number): Promise<void> {
   };
   step();
   step(); // warm-up (operator creation, heap growth)
+  const ticks0 = threadTicks();
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) step();
-  const ms = (performance.now() - t0) / steps;
+  const wall = performance.now() - t0;
+  const ms = wall / steps;
+  const cpu = process.cpuUsage(cpu0);
+  const ticks1 = threadTicks();
+  let mainTicks = 0;
+  let otherTicks = 0;
+  for (const [tid, v] of ticks1) {
+    const d = v - (ticks0.get(tid) ?? 0);
+    if (tid === process.pid) mainTicks += d;
+    else otherTicks += d;
+  }
+  const workerShare = mainTicks + otherTicks > 0 ? +(otherTicks / (mainTicks + otherTicks)).toFixed(2) : -1;
+  const cpuPerWall = +((cpu.user + cpu.system) / 1000 / wall).toFixed(2);
 
   let kernels: Record<string, number> | undefined;
   if (args.has('kernels')) {
@@ -116,7 +151,7 @@ async function child(threads: number): Promise<void> {
     time('dense dW (matMul transposeA)', () => tf.matMul(a, g, true, false));
     tf.dispose([a, g]);
   }
-  const r: Result = { threads, actualThreads: wasmThreads(), multithread, batch, msPerStep: +ms.toFixed(1), imagesPerSec: +((batch * 1000) / ms).toFixed(1), kernels };
+  const r: Result = { threads, actualThreads: wasmThreads(), multithread, batch, msPerStep: +ms.toFixed(1), imagesPerSec: +((batch * 1000) / ms).toFixed(1), cpuPerWall, workerShare, kernels };
   console.log(JSON.stringify(r));
 }
 
@@ -128,6 +163,7 @@ function parent(): void {
   const runs: Record<number, Result[]> = { 1: [], [all]: [] };
   const order = all === 1 ? [1] : [1, all];
   console.log(`kernels-bench: small CNN 48x48x1, batch ${num('batch', 64)}, ${num('steps', 8)} timed steps per run; 1 vs ${all} threads, ${rounds} alternating rounds`);
+  console.log(`machine: ${os.cpus().length} logical cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   for (let r = 0; r < rounds; r++) {
     for (const th of r % 2 ? [...order].reverse() : order) {
       const p = spawnSync(process.execPath, [self, `--child=${th}`, ...pass], { encoding: 'utf8', env: { ...process.env, POI_THREADS: '' }, timeout: 600_000 });
@@ -138,7 +174,7 @@ function parent(): void {
       }
       const res = JSON.parse(line) as Result;
       runs[th].push(res);
-      console.log(`  round ${r + 1}: threads=${th} (actual ${res.actualThreads}, multithread=${res.multithread}) ${res.msPerStep} ms/step, ${res.imagesPerSec} images/s${res.kernels ? ' ' + JSON.stringify(res.kernels) : ''}`);
+      console.log(`  round ${r + 1}: threads=${th} (actual ${res.actualThreads}, multithread=${res.multithread}) ${res.msPerStep} ms/step, ${res.imagesPerSec} images/s, cpu/wall ${res.cpuPerWall}, worker-thread share of cpu ${res.workerShare}${res.kernels ? ' ' + JSON.stringify(res.kernels) : ''}`);
     }
   }
   const m1 = median(runs[1].map((r) => r.imagesPerSec));
@@ -148,6 +184,7 @@ function parent(): void {
     console.log(`${all} threads: ${mN} images/s (median)`);
     console.log(`speed-up ${all} vs 1 thread: ${(mN / m1).toFixed(2)}x`);
   }
+  console.log(`load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (other processes compete for the same cores)`);
 }
 
 if (args.has('child')) {

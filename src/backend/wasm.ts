@@ -20,6 +20,8 @@ import * as tf from '../tf.js';
 import os from 'node:os';
 import { ensureGradients, registerWasmTrainingKernels } from './kernels/index.js';
 
+export { ensureGradients } from './kernels/index.js';
+
 export interface WasmSetup {
   threads?: number;
 }

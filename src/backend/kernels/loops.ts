@@ -37,9 +37,9 @@ function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const x = f32View(b, input);
   const g = f32View(b, dy);
   dx.fill(0);
-  const best = new Float32Array(c);
-  const pos = new Int32Array(c);
+  const offs = new Int32Array(fh * fw); // window taps (element offsets from the image origin), row-major
   for (let n = 0; n < nb; n++) {
+    const img = n * h * w * c;
     for (let i = 0; i < oh; i++) {
       const h0 = i * sh - top;
       const hs = Math.max(0, h0);
@@ -48,24 +48,44 @@ function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
         const w0 = j * sw - left;
         const ws = Math.max(0, w0);
         const we = Math.min(w, w0 + fw);
-        best.fill(-Infinity);
-        pos.fill(-1);
+        const gb = ((n * oh + i) * ow + j) * c;
+        if (fh === 2 && fw === 2 && he - hs === 2 && we - ws === 2) {
+          // common 2x2 window, fully inside: the four taps unrolled (same order and comparisons)
+          const p0 = img + (hs * w + ws) * c;
+          const p1 = p0 + c;
+          const p2 = p0 + w * c;
+          const p3 = p2 + c;
+          for (let k = 0; k < c; k++) {
+            let bv = -Infinity;
+            let bp = -1;
+            let v = x[p0 + k];
+            if (v > bv) { bv = v; bp = p0 + k; }
+            v = x[p1 + k];
+            if (v > bv) { bv = v; bp = p1 + k; }
+            v = x[p2 + k];
+            if (v > bv) { bv = v; bp = p2 + k; }
+            v = x[p3 + k];
+            if (v > bv) { bv = v; bp = p3 + k; }
+            if (bp >= 0) dx[bp] += g[gb + k];
+          }
+          continue;
+        }
+        let nt = 0;
         for (let r = hs; r < he; r++) {
-          for (let s = ws; s < we; s++) {
-            const base = ((n * h + r) * w + s) * c;
-            for (let k = 0; k < c; k++) {
-              const v = x[base + k];
-              if (v > best[k]) {
-                best[k] = v;
-                pos[k] = base + k;
-              }
+          for (let s2 = ws; s2 < we; s2++) offs[nt++] = img + (r * w + s2) * c;
+        }
+        for (let k = 0; k < c; k++) {
+          let bv = -Infinity;
+          let bp = -1;
+          for (let t = 0; t < nt; t++) {
+            const p = offs[t] + k;
+            const v = x[p];
+            if (v > bv) {
+              bv = v;
+              bp = p;
             }
           }
-        }
-        const gb = ((n * oh + i) * ow + j) * c;
-        for (let k = 0; k < c; k++) {
-          const p = pos[k];
-          if (p >= 0) dx[p] += g[gb + k];
+          if (bp >= 0) dx[bp] += g[gb + k];
         }
       }
     }
