@@ -108,7 +108,7 @@ test('poi kernels are registered for wasm and gradients exist', () => {
 
 // ---------------------------------------------------------------- conv2d
 
-type PadArg = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
+type PadArg = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 
 async function convCase(n: number, h: number, w: number, ci: number, kh: number, kw: number, co: number, strides: number | [number, number], pad: PadArg): Promise<void> {
   const x = randn([n, h, w, ci]);
@@ -138,6 +138,7 @@ test('conv2d gradients: non-square filter/stride, explicit padding, 1 channel, l
   await convCase(2, 8, 6, 3, 2, 3, 4, [2, 1], 'valid');
   await convCase(2, 7, 9, 3, 3, 3, 4, 1, [[0, 0], [2, 1], [0, 2], [0, 0]]);
   await convCase(2, 7, 9, 3, 3, 3, 4, 2, [[0, 0], [1, 0], [2, 1], [0, 0]]);
+  await convCase(2, 7, 9, 3, 3, 3, 4, 2, 1);
   await convCase(3, 12, 12, 1, 3, 3, 8, 1, 'same');
   await convCase(2, 24, 24, 16, 3, 3, 32, 1, 'same');
 });
