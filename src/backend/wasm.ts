@@ -6,7 +6,7 @@
  * setupWasm
  *  - picks the thread count: opts.threads, else POI_THREADS, else every logical core
  *    (os.availableParallelism()); it must run before the backend initialises;
- *  - registers tfjs-core's gradients (missing from its Node bundle, see kernels/gradients.ts);
+ *  - checks that tfjs gradients are registered and installs a tile-free FusedBatchNorm gradient;
  *  - registers poi's training kernels for 'wasm' (kernels/index.ts).
  *
  * Threads. Stock tfjs-backend-wasm reports WASM_HAS_MULTITHREAD_SUPPORT = false under Node and

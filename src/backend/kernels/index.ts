@@ -8,7 +8,7 @@
  *   BatchMatMul, _FusedMatMul         wrapped: transpose flags handled by transposing first
  *   Sum, Mean                         wrapped: leading-axes reductions as one XNNPACK average-pool
  *                                     window instead of the stock transpose + reduce (~10x faster)
- * plus, through gradients.ts, tfjs-core's gradient registry and a tile-free FusedBatchNorm gradient.
+ * plus (gradients.ts) a tile-free FusedBatchNorm gradient.
  */
 import * as tf from '../../tf.js';
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './conv2d-grad.js';
