@@ -8,6 +8,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '../src/tf.js';
 import { setupWasm } from '../src/backend/wasm.js';
+import { fusedBatchNormGradConfig } from '../src/backend/kernels/batchnorm-grad.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -104,6 +105,7 @@ test('poi kernels are registered for wasm and gradients exist', () => {
   for (const k of ['Conv2D', 'MaxPool', 'AvgPool', 'Relu', 'BatchMatMul', 'FusedBatchNorm', 'Sum', 'Mean', 'GatherV2']) {
     assert.ok(tf.getGradient(k) != null, `gradient of ${k}`);
   }
+  assert.equal(tf.getGradient('FusedBatchNorm'), fusedBatchNormGradConfig, 'tile-free FusedBatchNorm gradient installed');
 });
 
 // ---------------------------------------------------------------- conv2d
