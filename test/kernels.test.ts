@@ -99,6 +99,8 @@ test('poi kernels are registered for wasm and gradients exist', () => {
     '_FusedMatMul',
     'Sum',
     'Mean',
+    'Identity',
+    'Cast',
   ]) {
     assert.ok(tf.getKernel(k, 'wasm') != null, `${k} registered`);
   }
@@ -256,6 +258,32 @@ test('sum/mean: leading axes (avg-pool path), keepDims, other axes and int32 (st
   await compare('moments of a batch of activations', () => { const m = tf.moments(t(big), [0, 1, 2]); return [m.mean, m.variance]; });
   const dy = randn([7]);
   await compare('sum/mean gradients', () => tf.grads((a: tf.Tensor) => tf.add(tf.sum(a, [0, 1, 2]), tf.mean(a, [0, 1, 2])))([t(x)], t(dy)));
+});
+
+test('identity/cast share data (no copy) and stay correct; cast to bool is x != 0; memory is released', async () => {
+  await tf.setBackend('wasm');
+  const before = tf.memory().numTensors;
+  const x = tf.tensor2d([1.5, -2.25, 3, 4], [2, 2]);
+  const c = tf.clone(x);
+  const f = tf.cast(x, 'float32');
+  const i = tf.cast(x, 'int32');
+  const bf = tf.tensor1d([0, 2, -1, 0.5, NaN]);
+  const bint = tf.tensor1d([0, 3, -7], 'int32');
+  const b = tf.cast(bf, 'bool');
+  const bi = tf.cast(bint, 'bool');
+  x.dispose();
+  assert.deepEqual(Array.from(c.dataSync()), [1.5, -2.25, 3, 4]);
+  assert.deepEqual(Array.from(f.dataSync()), [1.5, -2.25, 3, 4]);
+  assert.deepEqual(Array.from(i.dataSync()), [1, -2, 3, 4]);
+  assert.deepEqual(Array.from(b.dataSync()), [0, 1, 1, 1, 1]);
+  assert.deepEqual(Array.from(bi.dataSync()), [0, 1, 1]);
+  const numIds = tf.backend().numDataIds();
+  c.dispose();
+  assert.equal(tf.backend().numDataIds(), numIds, 'shared data stays while a tensor uses it');
+  f.dispose();
+  assert.equal(tf.backend().numDataIds(), numIds - 1, 'freed with its last tensor');
+  tf.dispose([i, b, bi, bf, bint]);
+  assert.equal(tf.memory().numTensors, before);
 });
 
 // ---------------------------------------------------------------- matmul

@@ -8,6 +8,7 @@
  *   BatchMatMul, _FusedMatMul         wrapped: transpose flags handled by transposing first
  *   Sum, Mean                         wrapped: leading-axes reductions as one XNNPACK average-pool
  *                                     window instead of the stock transpose + reduce (~10x faster)
+ *   Identity, Cast (same dtype)       wrapped: share the data by reference count instead of copying
  * plus (gradients.ts) a tile-free FusedBatchNorm gradient.
  */
 import * as tf from '../../tf.js';
@@ -16,6 +17,7 @@ import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './d
 import { maxPoolGradConfig, unsortedSegmentSumConfig } from './loops.js';
 import { transposeFirst } from './matmul.js';
 import { leadingAxesReduce } from './reduce.js';
+import { zeroCopy } from './zero-copy.js';
 
 export { ensureGradients, gradientsRegistered } from './gradients.js';
 export { conv2dFilterGrad, conv2dInputGrad } from './conv2d-grad.js';
@@ -47,6 +49,10 @@ export function registerWasmTrainingKernels(): string[] {
   for (const name of [tf.Sum, tf.Mean]) {
     const stock = tf.getKernel(name, 'wasm');
     if (stock != null) configs.push(leadingAxesReduce(stock, name === tf.Mean));
+  }
+  for (const name of [tf.Identity, tf.Cast]) {
+    const stock = tf.getKernel(name, 'wasm');
+    if (stock != null) configs.push(zeroCopy(stock));
   }
   for (const c of configs) {
     if (tf.getKernel(c.kernelName, 'wasm') != null) tf.unregisterKernel(c.kernelName, 'wasm');
