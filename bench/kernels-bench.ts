@@ -6,7 +6,8 @@
  * Model: 48x48x1 -> [conv3x3 (32, 64, 128) + batch norm + ReLU + maxpool 2x2] -> global mean ->
  * dense 7 -> softmax cross-entropy, Adam. One step = forward + backward + update.
  *
- * The thread count of the wasm backend is fixed when it initialises, so each measurement runs in a
+ * With 1 thread setupWasm uses the plain SIMD build, with more the threaded SIMD build (patched to
+ * run on worker_threads). The thread count of the wasm backend is fixed when it initialises, so each measurement runs in a
  * child process; the parent alternates 1-thread and N-thread children (rounds times) so that load
  * from other processes on a shared machine hits both alike, and reports medians and their ratio.
  *

@@ -66,6 +66,7 @@ test('threads option and POI_THREADS override the default', () => {
   const a = child('{ threads: 1 }', '');
   assert.equal(a.status, 0, a.stderr);
   assert.equal(a.out.threads, 1);
+  assert.equal(a.out.mt, false, 'one thread uses the plain SIMD build');
   if (cores >= 2) {
     const b = child('{ threads: 2 }', '');
     assert.equal(b.out.threads, 2);

@@ -5,7 +5,9 @@
  *
  * setupWasm
  *  - picks the thread count: opts.threads, else POI_THREADS, else every logical core
- *    (os.availableParallelism()); it must run before the backend initialises;
+ *    (os.availableParallelism(); tfjs-backend-wasm uses at most 8); it must run before the backend
+ *    initialises. With 1 thread the plain SIMD build is used (WASM_HAS_MULTITHREAD_SUPPORT is set
+ *    false), otherwise the threaded SIMD build;
  *  - checks that tfjs gradients are registered and installs a tile-free FusedBatchNorm gradient;
  *  - registers poi's training kernels for 'wasm' (kernels/index.ts).
  *
@@ -48,7 +50,10 @@ export async function setupWasm(opts: WasmSetup = {}): Promise<void> {
   const threads = defaultWasmThreads(opts.threads);
   if (!backendInitialised()) {
     wasmModule.setThreadsCount(threads);
-    if (threads > 1 && !(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'))) {
+    if (threads === 1) {
+      // One thread: the plain SIMD build (no worker isolate, no shared-memory atomics).
+      tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    } else if (!(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'))) {
       const why =
         process.env.TFJS_WASM_NODE_THREADS === '0'
           ? 'TFJS_WASM_NODE_THREADS=0'
