@@ -10,6 +10,7 @@ Usage:
   poi train --data <dir> --out <run dir> [--config <file|preset>] [--noise 0.3] [--seed N] [--resume]
             [--epochs N] [--lr X] [--batch-size N] [--val <dir>] [--limit-train N] [--limit-val N]
   poi eval  --model <dir> --data <dir> [--split name] [--json] [--map "theirs=ours,..."]
+  poi report <run dir | model dir> [--out dir] [--data <dir>] [--split name] [--limit N] [--faces N]
   poi presets                 list the built-in training presets
   poi help | --help           this text
   poi --version
@@ -47,6 +48,8 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./train.js')).trainCommand(rest);
     case 'eval':
       return (await import('./eval.js')).evalCommand(rest);
+    case 'report':
+      return (await import('./report.js')).reportCommand(rest);
     case 'presets': {
       const { PRESETS } = await import('../model/config.js');
       for (const [name, p] of Object.entries(PRESETS)) console.log(`${name.padEnd(20)} ${JSON.stringify(p)}`);

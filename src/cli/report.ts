@@ -1,0 +1,62 @@
+/** `poi report`: an HTML page with plots for a run folder or a model folder (see src/report/build.ts). */
+import { initBackend } from '../backend/index.js';
+import { num, parse, str, UsageError } from './args.js';
+import { parseMapping } from './data.js';
+
+export const REPORT_USAGE = `poi report <run dir | model dir> [--out <dir>] [--data <dataset dir>] [--split name]
+                                  [--limit N] [--faces N] [--map "theirs=ours,..."] [--quiet]
+
+Writes report.html with PNG plots (training curves, confusion matrix, reliability diagram, uncertainty
+vs vote entropy, risk-coverage, the most and least sure faces) and metrics.json into --out
+(default <dir>/report/). A run folder's model is <run>/best and its data the validation split recorded
+in <run>/config.json; a bare model folder needs --data.
+`;
+
+export async function reportCommand(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parse(
+    'report',
+    argv,
+    {
+      out: { type: 'string', short: 'o' },
+      data: { type: 'string', short: 'd' },
+      split: { type: 'string' },
+      map: { type: 'string' },
+      limit: { type: 'string' },
+      faces: { type: 'string' },
+      quiet: { type: 'boolean', short: 'q' },
+    },
+    true,
+  );
+  if (v.help) {
+    process.stdout.write(REPORT_USAGE);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new UsageError(`poi report: expected one run or model folder, got ${positionals.length ? positionals.join(' ') : 'none'}\n\n${REPORT_USAGE}`);
+  }
+  const limit = num('limit', v.limit, { int: true, min: 1 });
+  const faces = num('faces', v.faces, { int: true, min: 0, max: 60 });
+  const mapping = parseMapping(str(v.map));
+  // fail on a bad folder before the backend starts (cheap checks first)
+  const { resolveSource } = await import('../report/build.js');
+  const src = resolveSource(positionals[0]);
+  if (!src.runDir && !str(v.data)) {
+    throw new UsageError(`poi report: ${positionals[0]} is a model folder without its run; pass --data <dataset dir> to say what to evaluate on`);
+  }
+  const backend = await initBackend({ backend: str(v.backend), threads: num('threads', v.threads, { int: true, min: 1 }) });
+  const { buildReport } = await import('../report/build.js');
+  const r = await buildReport({
+    dir: positionals[0],
+    out: str(v.out),
+    data: str(v.data),
+    split: str(v.split),
+    mapping,
+    limit,
+    faces,
+    backend,
+    quiet: !!v.quiet,
+  });
+  for (const w of r.warnings) process.stderr.write(`poi report: chart warning: ${w}\n`);
+  process.stdout.write(`${r.html}\n`);
+  return 0;
+}
