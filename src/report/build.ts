@@ -201,7 +201,7 @@ export async function buildReport(opts: ReportOptions): Promise<ReportResult> {
       'training-curves',
       trainingCurvesSpec(epochs, { title: `Training curves — ${basename(src.runDir)}` }),
       'Training curves',
-      'Training loss (total and its parts, averaged over each epoch) and accuracy on the training and validation sets per epoch, from log.jsonl; learning rate at the end of each epoch on the right.',
+      'Per epoch, from log.jsonl: training loss (total and its parts, averaged over the epoch); accuracy on the training and validation sets; the validation figures for the votes, calibration and uncertainty; for POI, the mean confidence c and the weight given to PIN’s objective label q; the learning rate.',
     );
   } else if (src.runDir) {
     notes.push(`${join(src.runDir, 'log.jsonl')} holds no finished epoch yet: no training curves.`);
@@ -263,8 +263,8 @@ export async function buildReport(opts: ReportOptions): Promise<ReportResult> {
   if (nFaces > 0) {
     const { mostSure, leastSure } = selectFaces(pred.confidence, nFaces);
     const groups: [string, number[], string, string][] = [
-      ['faces-most-sure', mostSure, `The ${mostSure.length} faces the model is most sure about`, 'highest confidence first'],
-      ['faces-least-sure', leastSure, `The ${leastSure.length} faces the model is least sure about`, 'lowest confidence first'],
+      ['faces-most-sure', mostSure, `The ${mostSure.length} faces the model is most sure about`, 'Highest confidence first'],
+      ['faces-least-sure', leastSure, `The ${leastSure.length} faces the model is least sure about`, 'Lowest confidence first'],
     ];
     for (const [id, idx, title, order] of groups) {
       if (idx.length === 0) continue;
@@ -283,6 +283,14 @@ export async function buildReport(opts: ReportOptions): Promise<ReportResult> {
     }
   }
 
+  const saved = manifest.metrics.accuracy;
+  if (data.from === 'config.json' && !opts.limit && typeof saved === 'number' && Math.abs(saved - report.accuracy) > 1e-6) {
+    notes.push(
+      `The model was saved with validation accuracy ${(saved * 100).toFixed(2)}%` +
+        `${typeof manifest.metrics.epoch === 'number' ? ` (epoch ${manifest.metrics.epoch})` : ''}; this evaluation gives ` +
+        `${(report.accuracy * 100).toFixed(2)}% (another backend, or the data changed since).`,
+    );
+  }
   if (opts.limit) notes.push(`Evaluated on the first ${set.labels.length} labelled faces only (--limit).`);
   if (warnings.length) notes.push(...warnings.map((w) => `chart warning: ${w}`));
 

@@ -23,7 +23,7 @@ export const CHART_CONFIG = {
   view: { stroke: null },
   axis: { labelFontSize: 11, titleFontSize: 12, grid: true, gridOpacity: 0.5 },
   legend: { labelFontSize: 11, titleFontSize: 11 },
-  title: { fontSize: 14, anchor: 'start' as const, offset: 8 },
+  title: { fontSize: 14, anchor: 'start' as const, offset: 8, subtitleFontSize: 11, subtitleColor: '#555' },
 };
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
@@ -44,13 +44,21 @@ function seriesName(split: 'train' | 'val', key: string): string {
     loss: 'loss (total)',
     accuracy: 'accuracy',
     meanClassAccuracy: 'mean class accuracy',
+    klToVotes: 'KL to votes',
+    ece: 'ECE',
+    aurc: 'AURC',
+    spearman: 'Spearman ρ, uncertainty ~ vote entropy',
+    c: 'mean confidence c',
+    w: 'weight of PIN’s q',
   };
   return `${split} ${names[key] ?? key}`;
 }
 
+type Row = { epoch: number; series: string; value: number };
+
 /** Long-format rows {epoch, series, value} of a log for the chosen keys. */
-export function logRows(log: LogRecord[], split: 'train' | 'val', keys: (k: string) => boolean): { epoch: number; series: string; value: number }[] {
-  const rows: { epoch: number; series: string; value: number }[] = [];
+export function logRows(log: LogRecord[], split: 'train' | 'val', keys: (k: string) => boolean): Row[] {
+  const rows: Row[] = [];
   for (const rec of log) {
     const part = split === 'train' ? rec.train : rec.val;
     if (!part) continue;
@@ -61,93 +69,66 @@ export function logRows(log: LogRecord[], split: 'train' | 'val', keys: (k: stri
   return rows;
 }
 
-/** Keys of the training loss parts (everything in `train` except accuracy). */
-const isLossKey = (k: string) => k !== 'accuracy' && !k.startsWith('acc');
+/** Training-record keys that are not losses: accuracy, POI's mean confidence c and transfer weight w. */
+const TRANSFER_KEYS = new Set(['c', 'w']);
+const isLossKey = (k: string) => k !== 'accuracy' && !k.startsWith('acc') && !TRANSFER_KEYS.has(k);
 const isAccKey = (k: string) => k === 'accuracy' || k === 'meanClassAccuracy';
+const isValUncKey = (k: string) => k === 'klToVotes' || k === 'ece' || k === 'aurc' || k === 'spearman';
 
 /**
- * Training curves from a run's log: loss (total and its parts) and accuracy (train, val, val mean
- * class accuracy) against the epoch, side by side, plus the learning rate when it was logged.
+ * Training curves from a run's log, one panel each against the epoch: training loss (total and its
+ * parts), accuracy (train, val, val mean class accuracy), the validation uncertainty figures (KL to
+ * the votes, ECE, AURC, Spearman), POI's transfer (mean confidence c, weight of q) and the learning
+ * rate; panels without data are left out.
  */
 export function trainingCurvesSpec(log: LogRecord[], opts: { title?: string } = {}): ChartSpec {
-  const loss = logRows(log, 'train', isLossKey);
-  const acc = [...logRows(log, 'train', isAccKey), ...logRows(log, 'val', isAccKey)];
-  const lr = log.filter((r) => finite(r.lr)).map((r) => ({ epoch: r.epoch, lr: r.lr as number }));
-  const maxEpoch = Math.max(1, ...log.map((r) => r.epoch));
+  const lr = log.filter((r) => finite(r.lr)).map((r) => ({ epoch: r.epoch, series: 'learning rate', value: r.lr as number }));
+  const epochs = log.map((r) => r.epoch);
   const x = {
     field: 'epoch',
     type: 'quantitative' as const,
     title: 'epoch',
-    scale: { domain: [log.length > 1 ? Math.min(...log.map((r) => r.epoch)) : 0, maxEpoch] },
+    scale: { domain: [log.length > 1 ? Math.min(...epochs) : 0, Math.max(1, ...epochs)] },
     axis: { tickMinStep: 1, format: 'd' },
   };
-  const lineMark = { type: 'line' as const, point: log.length <= 60, strokeWidth: 2 };
+  const showPoints = log.length <= 60;
+  const panel = (title: string, rows: Row[], y: Record<string, unknown>, scheme: string, valueFormat: string) => ({
+    title,
+    width: 280,
+    height: 200,
+    data: { values: rows },
+    mark: { type: 'line' as const, point: showPoints, strokeWidth: 2 },
+    encoding: {
+      x,
+      y: { field: 'value', type: 'quantitative' as const, title: null, ...y },
+      color: {
+        field: 'series',
+        type: 'nominal' as const,
+        title: null,
+        legend: new Set(rows.map((r) => r.series)).size > 1 ? { orient: 'bottom' as const, columns: 1, labelLimit: 0 } : null,
+        scale: { scheme },
+      },
+      tooltip: [
+        { field: 'series', type: 'nominal' as const },
+        { field: 'epoch', type: 'quantitative' as const },
+        { field: 'value', type: 'quantitative' as const, format: valueFormat },
+      ],
+    },
+  });
+  const panels = [
+    panel('Training loss', logRows(log, 'train', isLossKey), { scale: { zero: false } }, 'tableau10', '.4f'),
+    panel('Accuracy', [...logRows(log, 'train', isAccKey), ...logRows(log, 'val', isAccKey)], { scale: { domain: [0, 1] }, axis: { format: '%' } }, 'dark2', '.2%'),
+    panel('Validation: votes, calibration, uncertainty', logRows(log, 'val', isValUncKey), { scale: { zero: true } }, 'set1', '.4f'),
+    panel('POI transfer', logRows(log, 'train', (k) => TRANSFER_KEYS.has(k)), { scale: { domain: [0, 1] } }, 'set2', '.3f'),
+    panel('Learning rate', lr, { axis: { format: '.1e' } }, 'greys', '.2e'),
+  ].filter((p) => p.data.values.length > 0);
   return {
     $schema: SCHEMA,
-    title: opts.title ?? 'Training curves',
+    title: { text: opts.title ?? 'Training curves', subtitle: `${log.length} epoch${log.length === 1 ? '' : 's'} from log.jsonl` },
     config: CHART_CONFIG,
     resolve: { scale: { color: 'independent' } },
-    hconcat: [
-      {
-        title: 'Training loss',
-        width: 300,
-        height: 220,
-        data: { values: loss },
-        mark: lineMark,
-        encoding: {
-          x,
-          y: { field: 'value', type: 'quantitative', title: 'loss', scale: { zero: false } },
-          color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom', columns: 2, labelLimit: 260 } },
-          strokeDash: {
-            condition: { test: "datum.series === 'train loss (total)'", value: [1, 0] },
-            value: [4, 2],
-          },
-          tooltip: [
-            { field: 'series', type: 'nominal' },
-            { field: 'epoch', type: 'quantitative' },
-            { field: 'value', type: 'quantitative', format: '.4f' },
-          ],
-        },
-      },
-      {
-        title: 'Accuracy',
-        width: 300,
-        height: 220,
-        data: { values: acc },
-        mark: lineMark,
-        encoding: {
-          x,
-          y: { field: 'value', type: 'quantitative', title: 'accuracy', scale: { domain: [0, 1] }, axis: { format: '%' } },
-          color: {
-            field: 'series',
-            type: 'nominal',
-            title: null,
-            legend: { orient: 'bottom', columns: 2, labelLimit: 260 },
-            scale: { scheme: 'dark2' },
-          },
-          tooltip: [
-            { field: 'series', type: 'nominal' },
-            { field: 'epoch', type: 'quantitative' },
-            { field: 'value', type: 'quantitative', format: '.2%' },
-          ],
-        },
-      },
-      ...(lr.length
-        ? [
-            {
-              title: 'Learning rate',
-              width: 160,
-              height: 220,
-              data: { values: lr },
-              mark: { type: 'line' as const, color: '#777', point: log.length <= 60 },
-              encoding: {
-                x,
-                y: { field: 'lr', type: 'quantitative' as const, title: 'learning rate', axis: { format: '.1e' } },
-              },
-            },
-          ]
-        : []),
-    ],
+    columns: 3,
+    concat: panels,
   } as ChartSpec;
 }
 
@@ -173,7 +154,7 @@ export function confusionSpec(confusion: number[][], classes: string[], opts: { 
   const sort = [...classes];
   return {
     $schema: SCHEMA,
-    title: opts.title ?? 'Confusion matrix (colour: share of the true class; text: count)',
+    title: { text: opts.title ?? 'Confusion matrix', subtitle: 'colour: share of the true class (row); text: count' },
     config: CHART_CONFIG,
     width: cell * k,
     height: cell * k,
@@ -233,10 +214,10 @@ export function reliabilitySpec(cal: Calibration, opts: { title?: string } = {})
       count: b.count,
     }));
   const x = { field: 'lower', type: 'quantitative' as const, scale: { domain: [0, 1] }, title: 'confidence (max probability)' };
-  const ece = finite(cal.ece) ? ` — ECE ${cal.ece.toFixed(4)}, MCE ${finite(cal.mce) ? cal.mce.toFixed(4) : '-'}` : '';
+  const ece = finite(cal.ece) ? `ECE ${cal.ece.toFixed(4)}, MCE ${finite(cal.mce) ? cal.mce.toFixed(4) : '-'}; ${cal.n} faces` : `${cal.n} faces`;
   return {
     $schema: SCHEMA,
-    title: (opts.title ?? 'Reliability diagram') + ece,
+    title: { text: opts.title ?? 'Reliability diagram', subtitle: ece },
     config: CHART_CONFIG,
     data: { values: bins },
     vconcat: [
@@ -317,18 +298,23 @@ function halton(i: number): number {
 }
 
 /** Equal-width bins over the vote entropy: mean and standard deviation of the uncertainty per bin. */
-export function binByEntropy(points: EntropyPoint[], bins = 10): { lower: number; upper: number; mid: number; mean: number; sd: number; count: number }[] {
+export function binByEntropy(
+  points: EntropyPoint[],
+  bins = 10,
+): { lower: number; upper: number; mid: number; meanEntropy: number; mean: number; sd: number; count: number }[] {
   const pts = points.filter((p) => finite(p.entropy) && finite(p.uncertainty));
   if (pts.length === 0) return [];
   let hi = 0;
   for (const p of pts) hi = Math.max(hi, p.entropy);
   if (hi <= 0) hi = 1;
   const sum = new Float64Array(bins);
+  const hsum = new Float64Array(bins);
   const sq = new Float64Array(bins);
   const cnt = new Float64Array(bins);
   for (const p of pts) {
     const b = Math.min(bins - 1, Math.floor((p.entropy / hi) * bins));
     sum[b] += p.uncertainty;
+    hsum[b] += p.entropy;
     sq[b] += p.uncertainty * p.uncertainty;
     cnt[b]++;
   }
@@ -339,7 +325,7 @@ export function binByEntropy(points: EntropyPoint[], bins = 10): { lower: number
     const sd = Math.sqrt(Math.max(0, sq[b] / cnt[b] - mean * mean));
     const lower = (b / bins) * hi;
     const upper = ((b + 1) / bins) * hi;
-    out.push({ lower: r6(lower), upper: r6(upper), mid: r6((lower + upper) / 2), mean: r6(mean), sd: r6(sd), count: cnt[b] });
+    out.push({ lower: r6(lower), upper: r6(upper), mid: r6((lower + upper) / 2), meanEntropy: r6(hsum[b] / cnt[b]), mean: r6(mean), sd: r6(sd), count: cnt[b] });
   }
   return out;
 }
@@ -354,8 +340,8 @@ export function uncertaintyEntropySpec(
   opts: { spearman?: number; maxPoints?: number; bins?: number; title?: string } = {},
 ): ChartSpec {
   const pts = points.filter((p) => finite(p.entropy) && finite(p.uncertainty));
-  const rho = finite(opts.spearman) ? ` — Spearman ρ = ${opts.spearman.toFixed(4)}` : '';
-  const title = (opts.title ?? 'Model uncertainty vs annotator disagreement') + rho;
+  const rho = finite(opts.spearman) ? `Spearman ρ = ${opts.spearman.toFixed(4)}, ` : '';
+  const text = opts.title ?? 'Model uncertainty vs annotator disagreement';
   const xTitle = 'entropy of the annotators’ votes (nats)';
   const yTitle = 'model uncertainty (1 − confidence)';
   if (pts.length <= (opts.maxPoints ?? 1500)) {
@@ -374,7 +360,7 @@ export function uncertaintyEntropySpec(
     const colours: Record<string, string> = { correct: '#4c78a8', wrong: '#e45756', 'no label': '#777777' };
     return {
       $schema: SCHEMA,
-      title,
+      title: { text, subtitle: `${rho}${pts.length} faces` },
       config: CHART_CONFIG,
       width: 380,
       height: 300,
@@ -400,12 +386,12 @@ export function uncertaintyEntropySpec(
   const binned = binByEntropy(pts, opts.bins ?? 10).map((b) => ({ ...b, lo: r6(Math.max(0, b.mean - b.sd)), hi: r6(Math.min(1, b.mean + b.sd)) }));
   return {
     $schema: SCHEMA,
-    title: `${title} (binned means ± 1 sd, ${pts.length} samples)`,
+    title: { text, subtitle: `${rho}${pts.length} faces; binned means ± 1 sd, at each bin's mean entropy` },
     config: CHART_CONFIG,
     width: 380,
     height: 300,
     data: { values: binned },
-    encoding: { x: { field: 'mid', type: 'quantitative', title: xTitle } },
+    encoding: { x: { field: 'meanEntropy', type: 'quantitative', title: xTitle } },
     layer: [
       {
         mark: { type: 'rule', color: '#9ecae9', strokeWidth: 2 },
@@ -457,10 +443,10 @@ export function riskCoverageSpec(rc: RiskCoverage, opts: { maxPoints?: number; t
     rows.push({ coverage: r6(m / n), risk: r6(Math.max(0, m - correct) / m), series: 'ideal ordering' });
   }
   const pts = rc.points.filter((p) => finite(p.accuracy)).map((p) => ({ coverage: p.coverage, risk: r6(1 - p.accuracy), label: `${Math.round(p.coverage * 100)}%: acc ${(p.accuracy * 100).toFixed(1)}%` }));
-  const aurc = finite(rc.aurc) ? ` — AURC ${rc.aurc.toFixed(4)} (ideal ${rc.optimalAurc.toFixed(4)})` : '';
+  const aurc = finite(rc.aurc) ? `AURC ${rc.aurc.toFixed(4)} (ideal ${rc.optimalAurc.toFixed(4)}); ${rc.n} faces` : `${rc.n} faces`;
   return {
     $schema: SCHEMA,
-    title: (opts.title ?? 'Risk-coverage') + aurc,
+    title: { text: opts.title ?? 'Risk-coverage', subtitle: aurc },
     config: CHART_CONFIG,
     width: 380,
     height: 300,
