@@ -129,7 +129,7 @@ export function trainingCurvesSpec(log: LogRecord[], opts: { title?: string } = 
     resolve: { scale: { color: 'independent' } },
     columns: 3,
     concat: panels,
-  } as ChartSpec;
+  } satisfies ChartSpec;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ export function confusionSpec(confusion: number[][], classes: string[], opts: { 
         },
       },
     ],
-  } as ChartSpec;
+  } satisfies ChartSpec;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -270,7 +270,7 @@ export function reliabilitySpec(cal: Calibration, opts: { title?: string } = {})
         },
       },
     ],
-  } as ChartSpec;
+  } satisfies ChartSpec;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -381,7 +381,7 @@ export function uncertaintyEntropySpec(
           { field: 'outcome', type: 'nominal' },
         ],
       },
-    } as ChartSpec;
+    } satisfies ChartSpec;
   }
   const binned = binByEntropy(pts, opts.bins ?? 10).map((b) => ({ ...b, lo: r6(Math.max(0, b.mean - b.sd)), hi: r6(Math.min(1, b.mean + b.sd)) }));
   return {
@@ -413,7 +413,7 @@ export function uncertaintyEntropySpec(
         },
       },
     ],
-  } as ChartSpec;
+  } satisfies ChartSpec;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -478,7 +478,7 @@ export function riskCoverageSpec(rc: RiskCoverage, opts: { maxPoints?: number; t
         encoding: { x: { field: 'coverage', type: 'quantitative' }, y: { field: 'risk', type: 'quantitative' }, text: { field: 'label' } },
       },
     ],
-  } as ChartSpec;
+  } satisfies ChartSpec;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -503,5 +503,5 @@ export function perClassSpec(report: EvalReport, opts: { title?: string } = {}):
       y: { field: 'value', type: 'quantitative', scale: { domain: [0, 1] }, title: null },
       color: { field: 'metric', type: 'nominal', sort: ['precision', 'recall', 'f1'], title: null, legend: { orient: 'top' } },
     },
-  } as ChartSpec;
+  } satisfies ChartSpec;
 }
