@@ -143,6 +143,8 @@ test('conv2d gradients: non-square filter/stride, explicit padding, 1 channel, l
   await convCase(2, 7, 9, 3, 3, 3, 4, 1, [[0, 0], [2, 1], [0, 2], [0, 0]]);
   await convCase(2, 7, 9, 3, 3, 3, 4, 2, [[0, 0], [1, 0], [2, 1], [0, 0]]);
   await convCase(2, 7, 9, 3, 3, 3, 4, 2, 1);
+  await convCase(1, 8, 10, 3, 3, 3, 4, 2, 'valid'); // last row/column unused by the forward pass
+  await convCase(1, 8, 10, 2, 4, 4, 3, 2, 'same'); // even kernel: asymmetric SAME padding
   await convCase(3, 12, 12, 1, 3, 3, 8, 1, 'same');
   await convCase(2, 24, 24, 16, 3, 3, 32, 1, 'same');
 });
