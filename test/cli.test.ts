@@ -2,7 +2,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { FER_CLASSES, syntheticPixels, tempDir } from './helpers.js';
@@ -67,8 +67,11 @@ test('poi train, then poi eval --json on a FERPlus-layout folder', () => {
   assert.equal(text.code, 0, text.err);
   assert.match(text.out, /Confusion matrix/);
   // resume of a finished run is a no-op that still succeeds
+  const summary = readFileSync(join(out, 'summary.json'), 'utf8');
   const again = poi(['train', '--data', root, '--out', out, '--resume', '--quiet']);
   assert.equal(again.code, 0, again.err);
+  assert.match(again.err, /already finished/);
+  assert.equal(readFileSync(join(out, 'summary.json'), 'utf8'), summary, 'summary.json is left as it was');
 });
 
 test('bad usage gets a clear message and a non-zero exit', () => {

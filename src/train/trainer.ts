@@ -152,6 +152,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     await writeFile(logFile, '');
   }
 
+  if (epoch >= tc.epochs) {
+    log(`${outDir}: the run already finished its ${tc.epochs} epochs; pass --epochs to train longer`);
+    optimizer.dispose();
+    model.dispose();
+    return { history, best, wallSeconds, finalVal: null, stoppedEarly: false };
+  }
+
   const f = model.flops();
   log(
     `model: ${config.model.method}, ${(model.params.numParams() / 1e6).toFixed(2)}M parameters, ` +
