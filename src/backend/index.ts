@@ -70,6 +70,8 @@ export async function initBackend(opts: BackendOptions = {}): Promise<string> {
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error(`could not initialise tfjs backend "${name}"`);
   await tf.ready();
+  // tfjs-backend-cpu greets Node users with an advert for tfjs-node on first use; poi chose cpu on purpose
+  if (name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
   initialised = name;
   return name;
 }
