@@ -8,7 +8,7 @@
  * backend.disposeData.
  */
 import * as tf from '../../tf.js';
-import type { KernelArgs } from './util.js';
+import { type KernelArgs, replacingStock } from './util.js';
 
 
 function swapLast(info: tf.TensorInfo, backend: tf.KernelBackend): tf.TensorInfo {
@@ -42,11 +42,5 @@ export function transposeFirst(stock: tf.KernelConfig): tf.KernelConfig {
       for (const t of tmp) backend.disposeData(t.dataId);
     }
   };
-  return {
-    kernelName: stock.kernelName,
-    backendName: 'wasm',
-    setupFunc: stock.setupFunc,
-    disposeFunc: stock.disposeFunc,
-    kernelFunc: kernelFunc as unknown as tf.KernelFunc,
-  };
+  return replacingStock(stock, kernelFunc);
 }

@@ -9,7 +9,7 @@
  * packs X as the weight matrix on every call.) Other reductions go to the stock kernels.
  */
 import * as tf from '../../tf.js';
-import type { KernelArgs } from './util.js';
+import { type KernelArgs, replacingStock } from './util.js';
 
 function run(name: string, args: { inputs?: Record<string, tf.TensorInfo>; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const k = tf.getKernel(name, 'wasm');
@@ -52,11 +52,5 @@ export function leadingAxesReduce(stock: tf.KernelConfig, isMean: boolean): tf.K
     out.shape = attrs.keepDims === true ? [...Array(k).fill(1), ...rest] : rest;
     return out;
   };
-  return {
-    kernelName: stock.kernelName,
-    backendName: 'wasm',
-    setupFunc: stock.setupFunc,
-    disposeFunc: stock.disposeFunc,
-    kernelFunc: kernelFunc as unknown as tf.KernelFunc,
-  };
+  return replacingStock(stock, kernelFunc);
 }

@@ -133,3 +133,14 @@ export function zeroInsert(x: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D 
   ]);
   return tf.reshape(p, [n, h * sh, w * sw, c]);
 }
+
+/** A wasm kernel config that replaces a stock kernel's function but keeps its setup and disposal. */
+export function replacingStock(stock: tf.KernelConfig, kernelFunc: (args: never) => unknown): tf.KernelConfig {
+  return {
+    kernelName: stock.kernelName,
+    backendName: 'wasm',
+    setupFunc: stock.setupFunc,
+    disposeFunc: stock.disposeFunc,
+    kernelFunc: kernelFunc as unknown as tf.KernelFunc,
+  };
+}

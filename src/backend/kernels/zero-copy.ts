@@ -10,7 +10,7 @@
  * -1 -> 255); tfjs' meaning is x != 0, computed here with the NotEqual kernel.
  */
 import * as tf from '../../tf.js';
-import type { KernelArgs } from './util.js';
+import { type KernelArgs, replacingStock } from './util.js';
 
 function share(x: tf.TensorInfo, backend: tf.KernelBackend): tf.TensorInfo {
   backend.incRef(x.dataId);
@@ -35,11 +35,5 @@ export function zeroCopy(stock: tf.KernelConfig): tf.KernelConfig {
     if (!same || x.dtype === 'string' || x.dtype === 'complex64') return stock.kernelFunc(args as never);
     return share(x, args.backend);
   };
-  return {
-    kernelName: stock.kernelName,
-    backendName: 'wasm',
-    setupFunc: stock.setupFunc,
-    disposeFunc: stock.disposeFunc,
-    kernelFunc: kernelFunc as unknown as tf.KernelFunc,
-  };
+  return replacingStock(stock, kernelFunc);
 }
