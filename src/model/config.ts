@@ -55,8 +55,13 @@ export interface UncertaintyConfig {
   /** false = the "no uncertainty module" ablation: c fixed at 0.5 in training, max-prob at inference. */
   enabled: boolean;
   hidden: number;
-  /** Weight of the module's own loss: BCE(c, q[y]), the agreement between label and PIN (choice). */
+  /** Weight of the module's own loss: BCE(c, agreement of label and PIN) (choice). */
   lossWeight: number;
+  /**
+   * What c is trained towards (choice): 'relative' = q[y] / max(q), 1 when the label is PIN's first
+   * choice however blurry q is; 'absolute' = q[y], which stays low wherever q is spread out.
+   */
+  target: 'relative' | 'absolute';
 }
 
 export interface TransferConfig {
@@ -142,7 +147,7 @@ export function defaultConfig(): PoiConfig {
         mutualTemperature: 2,
         aggTau: 0.5,
       },
-      uncertainty: { enabled: true, hidden: 64, lossWeight: 0.5 },
+      uncertainty: { enabled: true, hidden: 64, lossWeight: 0.5, target: 'relative' },
       transfer: { warmupEpochs: 1, rampEpochs: 2, maxWeight: 1, temperature: 2 },
     },
     train: {

@@ -96,8 +96,9 @@ export class PoiModel {
     if (out.confLogits) {
       const c = stopGradient(tf.sigmoid(out.confLogits)) as tf.Tensor1D;
       alpha = tf.mul(tf.sub(1, c), w) as tf.Tensor1D;
-      // target: how much of q's mass agrees with the label
-      const agree = tf.sum(tf.mul(q, tf.cast(tf.oneHot(tf.cast(inp.labels, "int32"), k), "float32")), 1);
+      // target: how far q agrees with the label (see UncertaintyConfig.target)
+      const qy = tf.sum(tf.mul(q, tf.cast(tf.oneHot(tf.cast(inp.labels, 'int32'), k), 'float32')), 1);
+      const agree = cfg.uncertainty.target === 'relative' ? tf.div(qy, tf.max(q, 1)) : qy;
       uncLoss = tf.mean(binaryCrossEntropyWithLogits(out.confLogits, agree)) as tf.Scalar;
       parts.unc = uncLoss;
       parts.c = tf.mean(c) as tf.Scalar;
