@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '../src/tf.js';
 import { initBackend } from '../src/backend/index.js';
 import { binaryCrossEntropyWithLogits, crossEntropy, entropy, klDivergence, softCrossEntropy, stopGradient, weightedMean } from '../src/model/losses.js';
-import { transferWeight } from '../src/model/poi.js';
+import { labelAgreement, transferWeight } from '../src/model/poi.js';
 import { learningRate } from '../src/train/optimizer.js';
 
 before(async () => {
@@ -81,4 +81,11 @@ test('learning rate: warm-up then cosine to the floor', () => {
   assert.ok(Math.abs(learningRate(1, 1, 10, 1, 0.01) - 1) < 1e-12);
   assert.ok(Math.abs(learningRate(1, 10, 10, 1, 0.01) - 0.01) < 1e-12);
   assert.ok(Math.abs(learningRate(1, 5.5, 10, 1, 0) - 0.5) < 1e-12);
+});
+
+test('uncertainty target: agreement of label and q, absolute and relative', () => {
+  const q = tf.tensor2d([[0.2, 0.5, 0.3], [0.2, 0.5, 0.3], [1, 0, 0]]);
+  const y = tf.tensor1d([1, 2, 1], 'int32');
+  close(labelAgreement(q, y, 'absolute').dataSync(), [0.5, 0.3, 0]);
+  close(labelAgreement(q, y, 'relative').dataSync(), [1, 0.6, 0]);
 });

@@ -43,6 +43,16 @@ export function transferWeight(cfg: ModelConfig['transfer'], epoch: number): num
   return cfg.maxWeight * Math.min(1, (epoch - cfg.warmupEpochs) / cfg.rampEpochs);
 }
 
+/**
+ * How far PIN's soft label q agrees with the given labels, per sample, in [0,1]: the uncertainty
+ * module's training target. 'absolute' = q[y]; 'relative' = q[y] / max(q).
+ */
+export function labelAgreement(q: tf.Tensor2D, labels: tf.Tensor1D, mode: 'relative' | 'absolute'): tf.Tensor1D {
+  const k = q.shape[1];
+  const qy = tf.sum(tf.mul(q, tf.cast(tf.oneHot(tf.cast(labels, 'int32'), k), 'float32')), 1) as tf.Tensor1D;
+  return mode === 'relative' ? (tf.div(qy, tf.max(q, 1)) as tf.Tensor1D) : qy;
+}
+
 export class PoiModel {
   readonly params: ParamStore;
   readonly trn: Trn;
@@ -97,8 +107,7 @@ export class PoiModel {
       const c = stopGradient(tf.sigmoid(out.confLogits)) as tf.Tensor1D;
       alpha = tf.mul(tf.sub(1, c), w) as tf.Tensor1D;
       // target: how far q agrees with the label (see UncertaintyConfig.target)
-      const qy = tf.sum(tf.mul(q, tf.cast(tf.oneHot(tf.cast(inp.labels, 'int32'), k), 'float32')), 1);
-      const agree = cfg.uncertainty.target === 'relative' ? tf.div(qy, tf.max(q, 1)) : qy;
+      const agree = labelAgreement(q, inp.labels, cfg.uncertainty.target ?? 'absolute');
       uncLoss = tf.mean(binaryCrossEntropyWithLogits(out.confLogits, agree)) as tf.Scalar;
       parts.unc = uncLoss;
       parts.c = tf.mean(c) as tf.Scalar;
