@@ -2,7 +2,7 @@
 import { Batcher } from '../data/batcher.js';
 import type { AugmentConfig } from '../data/augment.js';
 import type { Batch, ImageSet } from '../data/types.js';
-import type { PoiConfig, TrainConfig } from '../model/config.js';
+import type { PoiConfig } from '../model/config.js';
 
 export function makeBatcher(set: ImageSet, labels: Int32Array, config: PoiConfig): Batcher {
   const { enabled, ...aug } = config.train.augment;
@@ -16,10 +16,6 @@ export function makeBatcher(set: ImageSet, labels: Int32Array, config: PoiConfig
     std: config.model.input.std,
     labels,
   });
-}
-
-export function stepsPerEpoch(batcher: Batcher, _tc?: TrainConfig): number {
-  return batcher.stepsPerEpoch;
 }
 
 /** Batches of `epoch` from `fromStep` on: identical whether reached directly or after a resume. */
