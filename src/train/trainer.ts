@@ -166,11 +166,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       `${data.train.labels.length} training images, ${steps} steps/epoch, backend ${tf.getBackend()}`,
   );
 
-  const saveCheckpoint = async () => {
-    const header: CheckpointHeader = {
-      kind: 'poi-checkpoint', config, classes, epoch, step, optimizerStep: optimizer.step,
-      epochSums: sums, epochImages: images, epochSeconds, wallSeconds, best, history,
-    };
+  /** Save the position to resume from: mid-epoch by default, or the start of the next epoch. */
+  const saveCheckpoint = async (atNextEpoch = false) => {
+    const header: CheckpointHeader = atNextEpoch
+      ? { kind: 'poi-checkpoint', config, classes, epoch: epoch + 1, step: 0, optimizerStep: optimizer.step,
+          epochSums: {}, epochImages: 0, epochSeconds: 0, wallSeconds, best, history }
+      : { kind: 'poi-checkpoint', config, classes, epoch, step, optimizerStep: optimizer.step,
+          epochSums: sums, epochImages: images, epochSeconds, wallSeconds, best, history };
     const tensors: TensorMap = new Map([...(await model.params.read()), ...(await optimizer.read())]);
     await writeCheckpoint(ckptFile, header, tensors);
   };
@@ -274,15 +276,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       };
       history.push(rec);
       await appendJsonl(logFile, rec);
-      // the checkpoint marks the next epoch's start
-      epoch++;
-      step = 0;
-      sums = {};
-      images = 0;
-      epochSeconds = 0;
-      await saveCheckpoint();
+      await saveCheckpoint(true);
       lastCkpt = Date.now();
-      epoch--;
     }
     if (!data.val) await saveModel(model, config, join(outDir, 'best'), { split: 'train', epoch: tc.epochs });
     await writeJsonAtomic(join(outDir, 'summary.json'), {
