@@ -1,0 +1,174 @@
+/**
+ * Run an exported TRN with onnxruntime-node (CPU): several times tfjs-wasm's inference speed. The
+ * runner uses `<model dir>/model.onnx` when it is at least as new as weights.bin (written by
+ * `poi export --onnx`); otherwise it exports on the fly into the cache folder ($POI_CACHE_DIR or
+ * ~/.cache/poi, under onnx/), keyed by a hash of model.json and weights.bin, so a retrained model
+ * never runs stale weights. onnxruntime-node is loaded lazily: where its native binary is missing,
+ * `onnxAvailable()` says false and callers keep tfjs.
+ */
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { readFile, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { ImageSet } from '../data/types.js';
+import type { InputSpec } from '../model/config.js';
+import { readModelManifest } from '../model/io.js';
+import { writeFileAtomic, ensureDir } from '../util/fs.js';
+import { ONNX_CONFIDENCE, ONNX_FILE, ONNX_INPUT, ONNX_PROBS, onnxBytesFromDir } from './export.js';
+
+/** Same shape as src/infer/runner.ts's TrnRunner (kept local so this module stands alone). */
+export interface TrnRunner {
+  readonly backend: string;
+  /** input: normalised NHWC float32 [n,H,W,C]; probs [n*K], confidence [n]. */
+  run(input: Float32Array, n: number): Promise<{ probs: Float32Array; confidence: Float32Array }>;
+  dispose(): void;
+}
+
+export interface OrtRunnerOptions {
+  /** Intra-op threads (default: onnxruntime's choice, the physical cores). */
+  threads?: number;
+  /** Where on-the-fly exports go (default $POI_CACHE_DIR/onnx or ~/.cache/poi/onnx). */
+  cacheDir?: string;
+  /** Ignore <dir>/model.onnx and always export from the weights. */
+  forceExport?: boolean;
+}
+
+type Ort = typeof import('onnxruntime-node');
+const require = createRequire(import.meta.url);
+let ort: Ort | null | undefined;
+let ortError = '';
+
+function loadOrt(): Ort | null {
+  if (ort === undefined) {
+    try {
+      // require loads the native binding right away, so success means it can run
+      ort = require('onnxruntime-node') as Ort;
+    } catch (e) {
+      ort = null;
+      ortError = (e as Error).message.split('\n')[0];
+    }
+  }
+  return ort;
+}
+
+/** Whether onnxruntime-node loads here (never throws). */
+export function onnxAvailable(): boolean {
+  try {
+    return loadOrt() !== null;
+  } catch {
+    return false;
+  }
+}
+
+function defaultCacheDir(): string {
+  return join(process.env.POI_CACHE_DIR || join(homedir(), '.cache', 'poi'), 'onnx');
+}
+
+async function mtime(file: string): Promise<number | null> {
+  return stat(file).then((s) => s.mtimeMs, () => null);
+}
+
+/**
+ * The .onnx file to run for a model folder: its model.onnx if not older than weights.bin, else an
+ * export into the cache (reused while model.json and weights.bin are unchanged).
+ */
+export async function resolveOnnxFile(modelDir: string, opts: OrtRunnerOptions = {}): Promise<{ file: string; exported: boolean }> {
+  const own = join(modelDir, ONNX_FILE);
+  const weights = join(modelDir, 'weights.bin');
+  const wTime = await mtime(weights);
+  if (wTime === null) throw new Error(`${modelDir}: weights.bin is missing`);
+  const oTime = opts.forceExport ? null : await mtime(own);
+  if (oTime !== null && oTime >= wTime) return { file: own, exported: false };
+  const hash = createHash('sha256');
+  hash.update(await readFile(join(modelDir, 'model.json')));
+  hash.update(await readFile(weights));
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  const file = join(cacheDir, `trn-${hash.digest('hex').slice(0, 24)}.onnx`);
+  if ((await mtime(file)) !== null) return { file, exported: false };
+  await ensureDir(cacheDir);
+  await writeFileAtomic(file, await onnxBytesFromDir(modelDir));
+  return { file, exported: true };
+}
+
+/** An onnxruntime-node runner for a model folder's TRN. Throws if onnxruntime-node cannot load. */
+export async function createOrtRunner(modelDir: string, opts: OrtRunnerOptions = {}): Promise<TrnRunner & { readonly file: string; readonly input: InputSpec; readonly classes: string[] }> {
+  const rt = loadOrt();
+  if (!rt) throw new Error(`onnxruntime-node is not available (${ortError})`);
+  const manifest = await readModelManifest(modelDir);
+  const { file } = await resolveOnnxFile(modelDir, opts);
+  const sessionOpts: import('onnxruntime-node').InferenceSession.SessionOptions = { graphOptimizationLevel: 'all' };
+  if (opts.threads) sessionOpts.intraOpNumThreads = opts.threads;
+  let session: import('onnxruntime-node').InferenceSession;
+  try {
+    session = await rt.InferenceSession.create(file, sessionOpts);
+  } catch (e) {
+    throw new Error(`${file}: onnxruntime could not load the model (${(e as Error).message})`);
+  }
+  const { height: H, width: W, channels: C } = manifest.input;
+  const per = H * W * C;
+  const k = manifest.classes.length;
+  // sanity: a model.onnx written for another model would silently give wrong answers
+  const outNames = session.outputNames;
+  if (!session.inputNames.includes(ONNX_INPUT) || !outNames.includes(ONNX_PROBS) || !outNames.includes(ONNX_CONFIDENCE)) {
+    throw new Error(`${file}: not a poi TRN export (inputs ${session.inputNames}, outputs ${outNames})`);
+  }
+  let disposed = false;
+  return {
+    backend: 'onnxruntime',
+    file: resolve(file),
+    input: manifest.input,
+    classes: manifest.classes,
+    async run(input: Float32Array, n: number) {
+      if (disposed) throw new Error('onnxruntime runner used after dispose()');
+      if (!Number.isInteger(n) || n < 1) throw new Error(`run: n must be a positive integer, got ${n}`);
+      if (input.length !== n * per) throw new Error(`run: expected ${n}x${H}x${W}x${C} = ${n * per} floats, got ${input.length}`);
+      const x = new rt.Tensor('float32', input, [n, H, W, C]);
+      const out = await session.run({ [ONNX_INPUT]: x });
+      const probs = out[ONNX_PROBS].data as Float32Array;
+      const confidence = out[ONNX_CONFIDENCE].data as Float32Array;
+      if (probs.length !== n * k || confidence.length !== n) {
+        throw new Error(`${file}: outputs have ${probs.length} probs and ${confidence.length} confidences for ${n} faces and ${k} classes`);
+      }
+      for (const t of Object.values(out)) t.dispose();
+      return { probs, confidence };
+    },
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      void session.release();
+    },
+  };
+}
+
+/** Run a runner over a whole decoded image set in batches (ORT counterpart of eval/predict.ts's predictSet). */
+export async function predictSetWithRunner(
+  runner: TrnRunner,
+  set: ImageSet,
+  input: InputSpec,
+  numClasses: number,
+  opts: { batchSize?: number; onProgress?: (done: number, total: number) => void } = {},
+): Promise<{ probs: Float32Array; confidence: Float32Array }> {
+  if (set.height !== input.height || set.width !== input.width || set.channels !== input.channels) {
+    throw new Error(`images are ${set.height}x${set.width}x${set.channels}, the model expects ${input.height}x${input.width}x${input.channels}`);
+  }
+  const n = set.labels.length;
+  const per = input.height * input.width * input.channels;
+  const bs = opts.batchSize ?? 128;
+  const probs = new Float32Array(n * numClasses);
+  const confidence = new Float32Array(n);
+  const a = 1 / (255 * input.std);
+  const b = -input.mean / input.std;
+  for (let s = 0; s < n; s += bs) {
+    const e = Math.min(n, s + bs);
+    const px = set.pixels.subarray(s * per, e * per);
+    const x = new Float32Array(px.length);
+    for (let i = 0; i < px.length; i++) x[i] = px[i] * a + b;
+    const out = await runner.run(x, e - s);
+    probs.set(out.probs, s * numClasses);
+    confidence.set(out.confidence, s);
+    opts.onProgress?.(e, n);
+  }
+  return { probs, confidence };
+}
+
