@@ -1,11 +1,47 @@
 /** `poi eval`: evaluate a saved model on a dataset split. */
 import { initBackend } from '../backend/index.js';
-import { loadModel } from '../model/io.js';
+import type { ImageSet } from '../data/types.js';
+import { loadModel, readModelManifest } from '../model/io.js';
 import { evaluate } from '../eval/metrics.js';
 import { formatReport } from '../eval/format.js';
-import { predictSet } from '../eval/predict.js';
+import { predictSet, type SetPredictions } from '../eval/predict.js';
 import { parse, str, UsageError, num } from './args.js';
 import { defaultSplits, loadSet, parseMapping } from './data.js';
+
+export type Runtime = 'onnx' | 'tfjs';
+
+/**
+ * TRN predictions for a whole set: onnxruntime when asked for, or by default when it loads (falling
+ * back to tfjs with a warning if it fails); tfjs otherwise. Returns the runtime that ran.
+ */
+export async function predictModelSet(
+  modelDir: string,
+  set: ImageSet,
+  opts: { runtime?: Runtime; backend?: string; threads?: number } = {},
+): Promise<SetPredictions & { runtime: string }> {
+  const { onnxAvailable, createOrtRunner, predictSetWithRunner } = await import('../onnx/runtime.js');
+  if (opts.runtime === 'onnx' || (opts.runtime === undefined && onnxAvailable())) {
+    try {
+      const runner = await createOrtRunner(modelDir, { threads: opts.threads });
+      try {
+        const pred = await predictSetWithRunner(runner, set, runner.input, runner.classes.length);
+        return { ...pred, runtime: runner.backend };
+      } finally {
+        runner.dispose();
+      }
+    } catch (e) {
+      if (opts.runtime === 'onnx') throw e;
+      process.emitWarning(`poi: onnxruntime failed (${(e as Error).message}); using tfjs`);
+    }
+  }
+  const backend = await initBackend({ backend: opts.backend, threads: opts.threads });
+  const { model } = await loadModel(modelDir);
+  try {
+    return { ...(await predictSet(model, set)), runtime: `tfjs-${backend}` };
+  } finally {
+    model.dispose();
+  }
+}
 
 export async function evalCommand(argv: string[]): Promise<number> {
   const { values: v } = parse('eval', argv, {
@@ -15,37 +51,36 @@ export async function evalCommand(argv: string[]): Promise<number> {
     json: { type: 'boolean' },
     map: { type: 'string' },
     limit: { type: 'string' },
+    runtime: { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
   });
   const modelDir = str(v.model);
   const data = str(v.data);
   if (!modelDir || !data) throw new UsageError('poi eval: --model <dir> and --data <dir> are required');
-  await initBackend({ backend: str(v.backend), threads: num('threads', v.threads, { int: true, min: 1 }) });
-  const { model, manifest } = await loadModel(modelDir);
-  try {
-    const split = str(v.split) ?? defaultSplits(data).val;
-    const { set, dataset } = await loadSet(data, split, manifest.input, {
-      classes: manifest.classes,
-      mapping: parseMapping(str(v.map)),
-      limit: num('limit', v.limit, { int: true, min: 1 }),
-      quiet: !!(v.quiet || v.json),
-    });
-    const pred = await predictSet(model, set);
-    const report = evaluate({
-      probs: pred.probs,
-      labels: set.labels,
-      classes: set.classes,
-      votes: set.soft,
-      uncertainty: pred.confidence.map((c) => 1 - c),
-    });
-    if (v.json) {
-      process.stdout.write(JSON.stringify({ model: modelDir, data: dataset.name, split: split ?? null, ...report }) + '\n');
-    } else {
-      process.stdout.write(`model ${modelDir} on ${dataset.name} (${set.labels.length} faces)\n`);
-      process.stdout.write(formatReport(report) + '\n');
-    }
-    return 0;
-  } finally {
-    model.dispose();
+  const runtime = str(v.runtime);
+  if (runtime !== undefined && runtime !== 'onnx' && runtime !== 'tfjs') throw new UsageError(`--runtime: expected onnx or tfjs, got "${runtime}"`);
+  const threads = num('threads', v.threads, { int: true, min: 1 });
+  const manifest = await readModelManifest(modelDir);
+  const split = str(v.split) ?? defaultSplits(data).val;
+  const { set, dataset } = await loadSet(data, split, manifest.input, {
+    classes: manifest.classes,
+    mapping: parseMapping(str(v.map)),
+    limit: num('limit', v.limit, { int: true, min: 1 }),
+    quiet: !!(v.quiet || v.json),
+  });
+  const pred = await predictModelSet(modelDir, set, { runtime, backend: str(v.backend), threads });
+  const report = evaluate({
+    probs: pred.probs,
+    labels: set.labels,
+    classes: set.classes,
+    votes: set.soft,
+    uncertainty: pred.confidence.map((c) => 1 - c),
+  });
+  if (v.json) {
+    process.stdout.write(JSON.stringify({ model: modelDir, data: dataset.name, split: split ?? null, runtime: pred.runtime, ...report }) + '\n');
+  } else {
+    process.stdout.write(`model ${modelDir} on ${dataset.name} (${set.labels.length} faces, ${pred.runtime})\n`);
+    process.stdout.write(formatReport(report) + '\n');
   }
+  return 0;
 }

@@ -10,6 +10,8 @@ Usage:
   poi train --data <dir> --out <run dir> [--config <file|preset>] [--noise 0.3] [--seed N] [--resume]
             [--epochs N] [--lr X] [--batch-size N] [--val <dir>] [--limit-train N] [--limit-val N]
   poi eval  --model <dir> --data <dir> [--split name] [--json] [--map "theirs=ours,..."]
+            [--runtime onnx|tfjs]   (default: onnx when onnxruntime-node loads)
+  poi export --onnx <model dir> [--out file]   write the TRN as ONNX (default <model dir>/model.onnx)
   poi report <run dir | model dir> [--out dir] [--data <dir>] [--split name] [--limit N] [--faces N]
   poi presets                 list the built-in training presets
   poi help | --help           this text
@@ -50,6 +52,8 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./eval.js')).evalCommand(rest);
     case 'report':
       return (await import('./report.js')).reportCommand(rest);
+    case 'export':
+      return (await import('./export.js')).exportCommand(rest);
     case 'presets': {
       const { PRESETS } = await import('../model/config.js');
       for (const [name, p] of Object.entries(PRESETS)) console.log(`${name.padEnd(20)} ${JSON.stringify(p)}`);
