@@ -1,7 +1,7 @@
 /** ONNX export and onnxruntime: the exported TRN computes what tfjs computes, on the shipped model and on random ones. */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, utimesSync } from 'node:fs';
+import { copyFileSync, existsSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../src/tf.js';
 import { initBackend } from '../src/backend/index.js';
@@ -201,6 +201,15 @@ test('runner: model.onnx from `poi export --onnx` is used while fresh; otherwise
   const later = new Date(Date.now() + 5000);
   utimesSync(join(dir, 'weights.bin'), later, later);
   assert.equal((await resolveOnnxFile(dir, { cacheDir: cache })).file, first.file);
+  // a model.onnx from other weights is not used, even when it looks newer (git does not keep file times)
+  await exportCommand(['--onnx', dir]);
+  utimesSync(own, later, later);
+  assert.equal((await resolveOnnxFile(dir, { cacheDir: cache })).file, own);
+  const other = (await randomModel({}, 10)).dir;
+  copyFileSync(join(other, 'weights.bin'), join(dir, 'weights.bin'));
+  utimesSync(own, later, later);
+  const swapped = await resolveOnnxFile(dir, { cacheDir: cache });
+  assert.ok(swapped.exported && swapped.file !== own && swapped.file !== first.file);
   const runner = await createOrtRunner(dir, { cacheDir: cache });
   await assert.rejects(runner.run(new Float32Array(10), 1), /expected 1x16x16x1 = 256 floats, got 10/);
   runner.dispose();

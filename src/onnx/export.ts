@@ -12,6 +12,7 @@
  * at inference. tfjs's 'same' padding (extra pixel at the bottom/right when odd) is written as
  * explicit pads, since the spatial size is fixed by the model's input spec.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackboneConfig, ModelConfig } from '../model/config.js';
@@ -45,6 +46,16 @@ export interface TrnSource {
   weights: TensorMap;
   /** Where the weights came from, for error messages (a folder or file path). */
   source: string;
+  /** sha256 of the model folder's model.json + weights.bin, stored in the export's metadata so a
+   * stale model.onnx is recognised whatever the file times say (git does not keep them). */
+  fingerprint?: string;
+}
+
+export const FINGERPRINT_KEY = 'poi_weights_sha256';
+
+/** The fingerprint of a model folder's files (see TrnSource.fingerprint). */
+export function fingerprintOf(modelJson: Uint8Array, weights: Uint8Array): string {
+  return createHash('sha256').update(modelJson).update(weights).digest('hex');
 }
 
 /** 'same' padding as TF/tfjs computes it: [before, after] along one axis, and the output size. */
@@ -239,6 +250,7 @@ export function buildTrnOnnx(src: TrnSource, producerVersion = '0'): ModelProto 
     metadataProps: [
       { key: 'classes', value: JSON.stringify(classes) },
       { key: 'input', value: JSON.stringify(config.input) },
+      ...(src.fingerprint ? [{ key: FINGERPRINT_KEY, value: src.fingerprint }] : []),
     ],
   };
 }
@@ -250,7 +262,8 @@ export async function readTrnSource(dir: string): Promise<TrnSource> {
   const data = new Uint8Array(await readFile(file).catch(() => {
     throw new Error(`${dir}: weights.bin is missing`);
   }));
-  return { config: manifest.config.model, classes: manifest.classes, weights: unpackTensors(manifest.weights, data, file), source: dir };
+  const fingerprint = fingerprintOf(await readFile(join(dir, 'model.json')), data);
+  return { config: manifest.config.model, classes: manifest.classes, weights: unpackTensors(manifest.weights, data, file), source: dir, fingerprint };
 }
 
 /** The .onnx bytes of a model folder's TRN. */

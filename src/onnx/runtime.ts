@@ -1,12 +1,12 @@
 /**
  * Run an exported TRN with onnxruntime-node (CPU): several times tfjs-wasm's inference speed. The
  * runner uses `<model dir>/model.onnx` when it is at least as new as weights.bin (written by
- * `poi export --onnx`); otherwise it exports on the fly into the cache folder ($POI_CACHE_DIR or
- * ~/.cache/poi, under onnx/), keyed by a hash of model.json and weights.bin, so a retrained model
- * never runs stale weights. onnxruntime-node is loaded lazily: where its native binary is missing,
+ * `poi export --onnx`) and was exported from these very weights (a sha256 of model.json + weights.bin
+ * in its metadata: git checkouts do not keep file times); otherwise it exports on the fly into the
+ * cache folder ($POI_CACHE_DIR or ~/.cache/poi, under onnx/), keyed by that hash, so a retrained
+ * model never runs stale weights. onnxruntime-node is loaded lazily: where its native binary is missing,
  * `onnxAvailable()` says false and callers keep tfjs.
  */
-import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -15,7 +15,8 @@ import type { ImageSet } from '../data/types.js';
 import type { InputSpec } from '../model/config.js';
 import { readModelManifest } from '../model/io.js';
 import { writeFileAtomic, ensureDir } from '../util/fs.js';
-import { ONNX_CONFIDENCE, ONNX_FILE, ONNX_INPUT, ONNX_PROBS, onnxBytesFromDir } from './export.js';
+import { FINGERPRINT_KEY, fingerprintOf, ONNX_CONFIDENCE, ONNX_FILE, ONNX_INPUT, ONNX_PROBS, onnxBytesFromDir } from './export.js';
+import { decodeModel } from './proto.js';
 
 /** Same shape as src/infer/runner.ts's TrnRunner (kept local so this module stands alone). */
 export interface TrnRunner {
@@ -69,22 +70,31 @@ async function mtime(file: string): Promise<number | null> {
   return stat(file).then((s) => s.mtimeMs, () => null);
 }
 
+/** The fingerprint stored in an .onnx file's metadata by poi's exporter, or null. */
+async function storedFingerprint(file: string): Promise<string | null> {
+  try {
+    const m = decodeModel(new Uint8Array(await readFile(file)));
+    return m.metadataProps?.find((p) => p.key === FINGERPRINT_KEY)?.value ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /**
- * The .onnx file to run for a model folder: its model.onnx if not older than weights.bin, else an
- * export into the cache (reused while model.json and weights.bin are unchanged).
+ * The .onnx file to run for a model folder: its model.onnx if not older than weights.bin and exported
+ * from these very weights (fingerprint in its metadata), else an export into the cache (reused while
+ * model.json and weights.bin are unchanged).
  */
 export async function resolveOnnxFile(modelDir: string, opts: OrtRunnerOptions = {}): Promise<{ file: string; exported: boolean }> {
   const own = join(modelDir, ONNX_FILE);
   const weights = join(modelDir, 'weights.bin');
   const wTime = await mtime(weights);
   if (wTime === null) throw new Error(`${modelDir}: weights.bin is missing`);
+  const fingerprint = fingerprintOf(await readFile(join(modelDir, 'model.json')), await readFile(weights));
   const oTime = opts.forceExport ? null : await mtime(own);
-  if (oTime !== null && oTime >= wTime) return { file: own, exported: false };
-  const hash = createHash('sha256');
-  hash.update(await readFile(join(modelDir, 'model.json')));
-  hash.update(await readFile(weights));
+  if (oTime !== null && oTime >= wTime && (await storedFingerprint(own)) === fingerprint) return { file: own, exported: false };
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
-  const file = join(cacheDir, `trn-${hash.digest('hex').slice(0, 24)}.onnx`);
+  const file = join(cacheDir, `trn-${fingerprint.slice(0, 24)}.onnx`);
   if ((await mtime(file)) !== null) return { file, exported: false };
   await ensureDir(cacheDir);
   await writeFileAtomic(file, await onnxBytesFromDir(modelDir));
