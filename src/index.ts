@@ -29,3 +29,5 @@ export { train, evaluateSet, headline, readLog, NonFiniteLossError, type TrainOp
 export { evaluate, type EvalReport } from './eval/metrics.js';
 export { formatReport } from './eval/format.js';
 export { predictSet, type SetPredictions } from './eval/predict.js';
+export { exportOnnx, exportOnnxFromDir, buildTrnOnnx } from './onnx/export.js';
+export { createOrtRunner, onnxAvailable, predictSetWithRunner, type OrtRunnerOptions } from './onnx/runtime.js';
