@@ -13,7 +13,8 @@ import { decodeModel, encodeModel, tensorFloats } from '../src/onnx/proto.js';
 import { createOrtRunner, onnxAvailable, resolveOnnxFile } from '../src/onnx/runtime.js';
 import { exportCommand } from '../src/cli/export.js';
 import { Rng } from '../src/util/rng.js';
-import { FER_CLASSES, tempDir } from './helpers.js';
+import { FER_CLASSES, syntheticSet, tempDir } from './helpers.js';
+import { predictModelSet } from '../src/cli/eval.js';
 
 const SHIPPED = 'models/poi-ferplus';
 const TOL = 1e-4;
@@ -214,4 +215,23 @@ test('runner: model.onnx from `poi export --onnx` is used while fresh; otherwise
   await assert.rejects(runner.run(new Float32Array(10), 1), /expected 1x16x16x1 = 256 floats, got 10/);
   runner.dispose();
   await assert.rejects(exportCommand([dir]), /--onnx/);
+});
+
+test('poi eval\'s set prediction: onnx and tfjs runtimes agree on a decoded image set', { skip: noOrt }, async () => {
+  const { model, dir } = await randomModel({}, 11);
+  model.dispose();
+  const set = syntheticSet(40, 16, 2);
+  const prev = process.env.POI_CACHE_DIR;
+  process.env.POI_CACHE_DIR = cacheDir;
+  try {
+    const a = await predictModelSet(dir, set, { runtime: 'onnx' });
+    const b = await predictModelSet(dir, set, { runtime: 'tfjs' });
+    assert.equal(a.runtime, 'onnxruntime');
+    assert.match(b.runtime, /^tfjs-/);
+    assert.equal(a.probs.length, 40 * 8);
+    assert.ok(maxAbsDiff(a.probs, b.probs) < TOL && maxAbsDiff(a.confidence, b.confidence) < TOL);
+  } finally {
+    if (prev === undefined) delete process.env.POI_CACHE_DIR;
+    else process.env.POI_CACHE_DIR = prev;
+  }
 });

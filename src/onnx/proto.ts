@@ -181,11 +181,13 @@ export function encodeModel(model: ModelProto): Uint8Array {
   return T.encode(T.fromObject(model)).finish();
 }
 
-/** Parse .onnx bytes (the subset above); int64 fields come back as JS numbers, bytes as Uint8Array. */
+/**
+ * Parse .onnx bytes (the subset above); int64 fields come back as JS numbers, bytes as Uint8Array
+ * (protobufjs's default), and every repeated field as an array, empty when absent.
+ */
 export function decodeModel(bytes: Uint8Array): ModelProto {
   const T = ModelType();
-  const msg = T.decode(bytes);
-  return T.toObject(msg, { longs: Number, bytes: Uint8Array as unknown as typeof Array, defaults: false, arrays: true }) as ModelProto;
+  return T.toObject(T.decode(bytes), { longs: Number, arrays: true }) as ModelProto;
 }
 
 // ---- builders --------------------------------------------------------------------------------------
