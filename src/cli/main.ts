@@ -13,6 +13,9 @@ Usage:
             [--runtime onnx|tfjs]   (default: onnx when onnxruntime-node loads)
   poi export --onnx <model dir> [--out file]   write the TRN as ONNX (default <model dir>/model.onnx)
   poi report <run dir | model dir> [--out dir] [--data <dir>] [--split name] [--limit N] [--faces N]
+  poi predict <files, folders or globs> [--json] [--explain] [--aligned] [--model dir] [--detector ssd|tiny]
+  poi serve [--port 8080] [--host 127.0.0.1] [--model dir] [--concurrency N] [--max-body-mb N] [--timeout-ms N]
+  poi                         demo: predict on a sample photo shipped with face-api
   poi presets                 list the built-in training presets
   poi help | --help           this text
   poi --version
@@ -54,6 +57,12 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./report.js')).reportCommand(rest);
     case 'export':
       return (await import('./export.js')).exportCommand(rest);
+    case 'predict':
+      return (await import('./predict.js')).predictCommand(rest);
+    case 'serve':
+      return (await import('./serve.js')).serveCommand(rest);
+    case undefined:
+      return (await import('./predict.js')).demoCommand();
     case 'presets': {
       const { PRESETS } = await import('../model/config.js');
       for (const [name, p] of Object.entries(PRESETS)) console.log(`${name.padEnd(20)} ${JSON.stringify(p)}`);
@@ -63,7 +72,6 @@ async function dispatch(argv: string[]): Promise<number> {
     case '-v':
       console.log(version());
       return 0;
-    case undefined:
     case 'help':
     case '--help':
     case '-h':
