@@ -14,6 +14,7 @@ Usage:
   poi export --onnx <model dir> [--out file]   write the TRN as ONNX (default <model dir>/model.onnx)
   poi report <run dir | model dir> [--out dir] [--data <dir>] [--split name] [--limit N] [--faces N]
   poi predict <files, folders or globs> [--json] [--explain] [--aligned] [--model dir] [--detector ssd|tiny]
+            [--runtime auto|onnx|tfjs]   (TRN on onnxruntime-node when it loads, else tfjs)
   poi serve [--port 8080] [--host 127.0.0.1] [--model dir] [--concurrency N] [--max-body-mb N] [--timeout-ms N]
   poi                         demo: predict on a sample photo shipped with face-api
   poi presets                 list the built-in training presets

@@ -18,12 +18,15 @@ export const PREDICT_OPTIONS: Options = {
   'min-score': { type: 'string' },
   'max-side': { type: 'string' },
   'max-faces': { type: 'string' },
+  runtime: { type: 'string' },
 };
 
 /** Recognizer options from the flags predict and serve share. */
 export function recognizerOptions(v: Parsed['values']): RecognizerOptions {
   const detector = str(v.detector);
   if (detector !== undefined && detector !== 'ssd' && detector !== 'tiny') throw new UsageError(`--detector: ssd or tiny, got "${detector}"`);
+  const runtime = str(v.runtime);
+  if (runtime !== undefined && !['auto', 'onnx', 'tfjs'].includes(runtime)) throw new UsageError(`--runtime: auto, onnx or tfjs, got "${runtime}"`);
   return {
     model: str(v.model),
     backend: str(v.backend),
@@ -32,6 +35,7 @@ export function recognizerOptions(v: Parsed['values']): RecognizerOptions {
     minScore: num('min-score', v['min-score'], { min: 0.01, max: 0.99 }),
     maxSide: num('max-side', v['max-side'], { int: true, min: 64 }),
     maxFaces: num('max-faces', v['max-faces'], { int: true, min: 1 }),
+    runtime: runtime as RecognizerOptions['runtime'],
   };
 }
 

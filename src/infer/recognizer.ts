@@ -47,6 +47,11 @@ export interface RecognizerOptions extends DetectorOptions {
    * disposes it. Detection and `explain` still use tfjs.
    */
   runner?: TrnRunner;
+  /**
+   * Which runtime runs TRN when no `runner` is given: 'onnx' (onnxruntime-node, a few times faster on a
+   * CPU), 'tfjs', or 'auto' (default: onnx when onnxruntime-node loads, else tfjs).
+   */
+  runtime?: 'auto' | 'onnx' | 'tfjs';
   /** Photos are shrunk so their longer side is at most this many pixels before detection (default 1280). */
   maxSide?: number;
 }
@@ -130,6 +135,17 @@ function distribution(classes: string[], values: ArrayLike<number>, offset: numb
   return out;
 }
 
+/** TRN's runner for a runtime choice; 'auto' takes onnxruntime when it loads and tfjs otherwise. */
+async function pickRunner(modelDir: string, runtime: 'auto' | 'onnx' | 'tfjs', threads: number | undefined, getModel: () => Promise<PoiModel>): Promise<TrnRunner> {
+  if (runtime !== 'auto' && runtime !== 'onnx' && runtime !== 'tfjs') throw new Error(`unknown runtime "${runtime}" (auto, onnx or tfjs)`);
+  if (runtime !== 'tfjs') {
+    const { onnxAvailable, createOrtRunner } = await import('../onnx/runtime.js');
+    if (onnxAvailable()) return createOrtRunner(modelDir, { threads });
+    if (runtime === 'onnx') throw new Error('onnxruntime-node is not available; use runtime "tfjs"');
+  }
+  return createTfjsRunner(await getModel());
+}
+
 export async function createRecognizer(options: RecognizerOptions = {}): Promise<Recognizer> {
   const modelDir = resolve(options.model ?? defaultModelDir());
   await initBackend({ backend: options.backend, threads: options.threads });
@@ -146,7 +162,7 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
     modelLoading ??= loadModel(modelDir).then((m) => (model = m.model));
     return modelLoading;
   };
-  const runner = options.runner ?? createTfjsRunner(await getModel());
+  const runner = options.runner ?? (await pickRunner(modelDir, options.runtime ?? 'auto', options.threads, getModel));
 
   let detector: Promise<FaceDetector> | null = null;
   const getDetector = (): Promise<FaceDetector> => {
