@@ -11,6 +11,7 @@ Usage:
             [--epochs N] [--lr X] [--batch-size N] [--val <dir>] [--limit-train N] [--limit-val N]
   poi eval  --model <dir> --data <dir> [--split name] [--json] [--map "theirs=ours,..."]
   poi report <run dir | model dir> [--out dir] [--data <dir>] [--split name] [--limit N] [--faces N]
+  poi demo  [--port 8080] [--model dir] [--rebuild]   the browser demo on 127.0.0.1 (webcam or photo)
   poi presets                 list the built-in training presets
   poi help | --help           this text
   poi --version
@@ -50,6 +51,8 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./eval.js')).evalCommand(rest);
     case 'report':
       return (await import('./report.js')).reportCommand(rest);
+    case 'demo':
+      return (await import('./demo.js')).demoCommand(rest);
     case 'presets': {
       const { PRESETS } = await import('../model/config.js');
       for (const [name, p] of Object.entries(PRESETS)) console.log(`${name.padEnd(20)} ${JSON.stringify(p)}`);
