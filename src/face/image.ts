@@ -1,0 +1,165 @@
+/**
+ * Decoding photos for recognition (Node only, sharp): EXIF orientation applied, alpha flattened,
+ * very large images shrunk for detection. Errors are ImageError with a message a user can act on.
+ */
+import sharp, { type Sharp } from 'sharp';
+import type { RawImage } from './align.js';
+
+/** The input could not be read as an image (corrupt, truncated, not an image, unsupported format). */
+export class ImageError extends Error {
+  constructor(message: string, readonly source?: string) {
+    super(message);
+    this.name = 'ImageError';
+  }
+}
+
+/** Formats poi reads (sharp's names). */
+export const IMAGE_FORMATS = ['jpeg', 'png', 'webp', 'tiff', 'bmp', 'gif', 'heif', 'avif'] as const;
+
+export interface DecodedPhoto {
+  /** RGB pixels at the detection scale. */
+  image: RawImage;
+  /** Size of the image as the user sees it (after EXIF rotation), in its own pixels. */
+  width: number;
+  height: number;
+  /** image pixels * scale = original pixels (1 unless the image was shrunk). */
+  scale: number;
+  /** sharp's format name. */
+  format: string;
+}
+
+function describe(input: string | Uint8Array): string {
+  return typeof input === 'string' ? input : `image (${input.length} bytes)`;
+}
+
+function decodeError(input: string | Uint8Array, e: unknown): ImageError {
+  const msg = (e as Error).message ?? String(e);
+  const what = describe(input);
+  if (/unsupported image format|bad seek|not a known file format/i.test(msg)) return new ImageError(`${what}: not an image or an unsupported format`, what);
+  if (/ENOENT|no such file/i.test(msg)) return new ImageError(`${what}: no such file`, what);
+  if (/pixel limit/i.test(msg)) return new ImageError(`${what}: image is too large (${msg})`, what);
+  return new ImageError(`${what}: cannot decode image (${msg.split('\n')[0]})`, what);
+}
+
+/** BMP is not in libvips; decode the common uncompressed 24/32-bit BMP here so folders of BMPs work. */
+function decodeBmp(buf: Uint8Array): { data: Uint8Array; width: number; height: number } | null {
+  if (buf.length < 54 || buf[0] !== 0x42 || buf[1] !== 0x4d) return null;
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const offset = dv.getUint32(10, true);
+  const width = dv.getInt32(18, true);
+  const rawH = dv.getInt32(22, true);
+  const bpp = dv.getUint16(28, true);
+  const compression = dv.getUint32(30, true);
+  if (width <= 0 || rawH === 0 || (bpp !== 24 && bpp !== 32) || (compression !== 0 && compression !== 3)) {
+    throw new Error(`unsupported BMP (${bpp} bits per pixel, compression ${compression}); only uncompressed 24/32-bit`);
+  }
+  const height = Math.abs(rawH);
+  const bytes = bpp / 8;
+  const stride = Math.ceil((width * bytes) / 4) * 4;
+  if (offset + stride * height > buf.length) throw new Error('truncated BMP');
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    const row = rawH > 0 ? height - 1 - y : y;
+    for (let x = 0; x < width; x++) {
+      const s = offset + row * stride + x * bytes;
+      const d = (y * width + x) * 3;
+      data[d] = buf[s + 2];
+      data[d + 1] = buf[s + 1];
+      data[d + 2] = buf[s];
+    }
+  }
+  return { data, width, height };
+}
+
+async function source(input: string | Uint8Array): Promise<Sharp> {
+  if (typeof input === 'string') {
+    const { readFile } = await import('node:fs/promises');
+    let buf: Uint8Array;
+    try {
+      buf = await readFile(input);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new ImageError(code === 'ENOENT' ? `${input}: no such file` : code === 'EISDIR' ? `${input}: is a folder` : `${input}: ${(e as Error).message}`, input);
+    }
+    return source2(buf, input);
+  }
+  return source2(input, input);
+}
+
+function source2(buf: Uint8Array, input: string | Uint8Array): Sharp {
+  if (buf.length === 0) throw new ImageError(`${describe(input)}: empty file`, describe(input));
+  let bmp: ReturnType<typeof decodeBmp>;
+  try {
+    bmp = decodeBmp(buf);
+  } catch (e) {
+    throw new ImageError(`${describe(input)}: ${(e as Error).message}`, describe(input));
+  }
+  if (bmp) return sharp(bmp.data, { raw: { width: bmp.width, height: bmp.height, channels: 3 } });
+  return sharp(buf, { failOn: 'error' });
+}
+
+/**
+ * Decode a photo for detection: EXIF-rotated, RGB, shrunk so its longer side is at most `maxSide`
+ * (detectors work at 416-512 px anyway; shrinking first keeps a 50-megapixel photo cheap).
+ */
+export async function decodePhoto(input: string | Uint8Array, opts: { maxSide?: number } = {}): Promise<DecodedPhoto> {
+  const maxSide = opts.maxSide ?? 1280;
+  const img = await source(input);
+  try {
+    const meta = await img.metadata();
+    if (!meta.width || !meta.height) throw new Error('no image size');
+    // orientations 5-8 swap width and height
+    const swap = (meta.orientation ?? 1) >= 5;
+    const width = swap ? meta.height : meta.width;
+    const height = swap ? meta.width : meta.height;
+    const { data, info } = await img
+      .rotate()
+      .resize({ width: maxSide, height: maxSide, fit: 'inside', withoutEnlargement: true })
+      .flatten({ background: '#000000' })
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
+    return {
+      image: { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: 3 },
+      width,
+      height,
+      scale: width / info.width,
+      format: meta.format ?? 'raw',
+    };
+  } catch (e) {
+    if (e instanceof ImageError) throw e;
+    throw decodeError(input, e);
+  }
+}
+
+/**
+ * Decode an already-aligned face crop straight to the model input (size x size x channels uint8), the
+ * way training images are decoded (src/data/decode.ts: EXIF-rotated, scaled to cover and centre-cropped,
+ * libvips 'b-w' for grey), so `--aligned` on FERPlus or RAF-DB aligned images sees what training saw.
+ */
+export async function decodeAligned(input: string | Uint8Array, size: number, channels: number): Promise<{ pixels: Uint8Array; width: number; height: number }> {
+  const img = await source(input);
+  try {
+    const meta = await img.metadata();
+    const swap = (meta.orientation ?? 1) >= 5;
+    const { data, info } = await img
+      .rotate()
+      .flatten({ background: '#000000' })
+      .resize(size, size, { fit: 'cover', position: 'centre' })
+      .toColourspace(channels === 1 ? 'b-w' : 'srgb')
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== channels) throw new Error(`decoded to ${info.channels} channels, expected ${channels}`);
+    return {
+      pixels: new Uint8Array(data.buffer, data.byteOffset, data.length),
+      width: (swap ? meta.height : meta.width) ?? size,
+      height: (swap ? meta.width : meta.height) ?? size,
+    };
+  } catch (e) {
+    if (e instanceof ImageError) throw e;
+    throw decodeError(input, e);
+  }
+}

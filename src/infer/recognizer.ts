@@ -1,0 +1,294 @@
+/**
+ * Recognise expressions in ordinary photos:
+ *
+ *   import { createRecognizer } from 'poi-fer';
+ *   const r = await createRecognizer();                 // shipped model, wasm backend, SSD detector
+ *   const faces = await r.recognize('photo.jpg');       // or a Buffer / Uint8Array of an encoded image
+ *   faces[0].emotion, faces[0].emotions.happiness, faces[0].confidence
+ *   await r.recognize(buf, { explain: true });          // + PIN's regions (placed on the photo) and AUs
+ *   await r.recognize('crop.png', { aligned: true });   // the input is already an aligned face crop
+ *   r.dispose();
+ *
+ * Pipeline: decode (EXIF rotation, shrink to maxSide) → face-api detector + 68 landmarks → similarity
+ * alignment to the FERPlus framing (src/face/align.ts) → TRN through a TrnRunner (tfjs by default) →
+ * per-face result. Coordinates in results are pixels of the photo as displayed (after EXIF rotation),
+ * at its full resolution.
+ */
+import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+import * as tf from '../tf.js';
+import { initBackend } from '../backend/index.js';
+import { loadModel, readModelManifest, type ModelManifest } from '../model/io.js';
+import type { PoiModel } from '../model/poi.js';
+import { alignFace, normalise, placeRegion, type Box, type Point, type Similarity } from '../face/align.js';
+import { FaceDetector, type DetectorName, type DetectorOptions } from '../face/detector.js';
+import { decodeAligned, decodePhoto } from '../face/image.js';
+import { createTfjsRunner, type TrnRunner } from './runner.js';
+
+/** The package's root folder (holds package.json and models/). */
+export function packageRoot(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+}
+
+/** The shipped model: <package>/models/poi-ferplus, wherever the command is run from. */
+export function defaultModelDir(): string {
+  return join(packageRoot(), 'models', 'poi-ferplus');
+}
+
+export interface RecognizerOptions extends DetectorOptions {
+  /** Model folder (model.json + weights.bin); default the shipped models/poi-ferplus. */
+  model?: string;
+  /** tfjs backend (wasm, cpu, tensorflow); default as initBackend. */
+  backend?: string;
+  /** wasm threads. */
+  threads?: number;
+  /**
+   * Runs TRN instead of tfjs (e.g. createOrtRunner(modelDir) from src/onnx/runtime.ts). The recognizer
+   * disposes it. Detection and `explain` still use tfjs.
+   */
+  runner?: TrnRunner;
+  /** Photos are shrunk so their longer side is at most this many pixels before detection (default 1280). */
+  maxSide?: number;
+}
+
+export interface RecognizeOptions {
+  /** Add PIN's per-region distributions, AU activations and region boxes (slower: runs PIN too). */
+  explain?: boolean;
+  /** The input is already an aligned face crop (FERPlus, RAF-DB aligned): no detection, one face. */
+  aligned?: boolean;
+}
+
+export interface RegionResult {
+  name: string;
+  /** Axis-aligned box around the region, in photo pixels. */
+  box: Box;
+  /** The region's corners on the photo (the region is a rotated rectangle when the head is tilted). */
+  polygon: Point[];
+  /** PIN's emotion distribution from this region alone. */
+  emotions: Record<string, number>;
+  /** Activation in [0,1] of each AU this region can show, keyed "AU12". */
+  aus: Record<string, number>;
+}
+
+export interface FaceResult {
+  /** Face box in photo pixels (the detector's box; the whole image with `aligned`). */
+  box: Box;
+  /** Detector score in (0,1); null with `aligned`. */
+  score: number | null;
+  /** 68 landmarks (iBUG order) in photo pixels; null with `aligned`. */
+  landmarks: Point[] | null;
+  /** Class name → probability (sums to 1), in the model's class order. */
+  emotions: Record<string, number>;
+  /** The most probable class. */
+  emotion: string;
+  /** Its probability. */
+  probability: number;
+  /** The uncertainty module's confidence in (0,1) that this prediction matches what annotators would agree on. */
+  confidence: number;
+  /** 1 - confidence. */
+  uncertainty: number;
+  /** With `explain`: PIN's regions placed on the photo. */
+  regions?: RegionResult[];
+  /** With `explain`: each AU's activation, averaged over the regions that can show it. */
+  aus?: Record<string, number>;
+  /** With `explain`: PIN's aggregated ("objective") distribution. */
+  objective?: Record<string, number>;
+}
+
+export interface ImageResult {
+  /** Photo size as displayed (after EXIF rotation). */
+  width: number;
+  height: number;
+  faces: FaceResult[];
+}
+
+export interface Recognizer {
+  readonly classes: string[];
+  readonly modelDir: string;
+  readonly manifest: ModelManifest;
+  /** The runner's backend, e.g. "tfjs-wasm". */
+  readonly backend: string;
+  readonly detector: DetectorName;
+  /** Every face in the photo, largest detection score first. No face: an empty array. */
+  recognize(input: string | Uint8Array, opts?: RecognizeOptions): Promise<FaceResult[]>;
+  /** Same, with the photo's size. */
+  recognizeImage(input: string | Uint8Array, opts?: RecognizeOptions): Promise<ImageResult>;
+  /** TRN alone on n aligned crops (uint8, model input size and channels, back to back). */
+  classify(crops: Uint8Array, n: number): Promise<{ probs: Float32Array; confidence: Float32Array }>;
+  /** Load the detector now instead of on the first photo. */
+  warmup(): Promise<void>;
+  dispose(): void;
+}
+
+const r4 = (v: number) => Math.round(v * 1e4) / 1e4;
+const r1 = (v: number) => Math.round(v * 10) / 10;
+const box1 = (b: Box): Box => ({ x: r1(b.x), y: r1(b.y), width: r1(b.width), height: r1(b.height) });
+
+function distribution(classes: string[], values: ArrayLike<number>, offset: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  classes.forEach((c, i) => (out[c] = r4(values[offset + i])));
+  return out;
+}
+
+export async function createRecognizer(options: RecognizerOptions = {}): Promise<Recognizer> {
+  const modelDir = resolve(options.model ?? defaultModelDir());
+  await initBackend({ backend: options.backend, threads: options.threads });
+  const manifest = await readModelManifest(modelDir);
+  const classes = manifest.classes;
+  const input = manifest.input;
+  const size = input.height;
+  if (input.height !== input.width) throw new Error(`${modelDir}: the model's input is ${input.height}x${input.width}; poi aligns faces to square crops`);
+  const per = input.height * input.width * input.channels;
+
+  let model: PoiModel | null = null;
+  let modelLoading: Promise<PoiModel> | null = null;
+  const getModel = (): Promise<PoiModel> => {
+    modelLoading ??= loadModel(modelDir).then((m) => (model = m.model));
+    return modelLoading;
+  };
+  const runner = options.runner ?? createTfjsRunner(await getModel());
+
+  let detector: Promise<FaceDetector> | null = null;
+  const getDetector = (): Promise<FaceDetector> => {
+    detector ??= FaceDetector.create(options).catch((e) => {
+      detector = null;
+      throw e;
+    });
+    return detector;
+  };
+  const detectorName: DetectorName = options.detector ?? 'ssd';
+  if (detectorName !== 'ssd' && detectorName !== 'tiny') throw new Error(`unknown detector "${detectorName}" (ssd or tiny)`);
+  let disposed = false;
+
+  async function explainFaces(x: Float32Array, n: number, transforms: Similarity[]): Promise<Pick<FaceResult, 'regions' | 'aus' | 'objective'>[]> {
+    const m = await getModel();
+    const xt = tf.tensor4d(x, [n, input.height, input.width, input.channels]);
+    const ex = m.explain(xt);
+    xt.dispose();
+    if (!ex) return transforms.map(() => ({}));
+    try {
+      const regionData = await Promise.all(ex.regions.map(async (r) => ({ probs: await r.probs.data(), au: await r.auProbs.data() })));
+      const q = await ex.q.data();
+      const specs = m.config.pin.regions;
+      return transforms.map((t, i) => {
+        const sums = new Map<number, { s: number; c: number }>();
+        const regions: RegionResult[] = ex.regions.map((r, j) => {
+          const spec = specs.find((s) => s.name === r.name) ?? { box: [0, 0, 1, 1] as [number, number, number, number] };
+          const placed = placeRegion(spec.box, t);
+          const aus: Record<string, number> = {};
+          r.aus.forEach((au, a) => {
+            const v = regionData[j].au[i * r.aus.length + a];
+            aus[`AU${au}`] = r4(v);
+            const e = sums.get(au) ?? { s: 0, c: 0 };
+            e.s += v;
+            e.c++;
+            sums.set(au, e);
+          });
+          return {
+            name: r.name,
+            box: box1(placed.box),
+            polygon: placed.polygon.map((p) => [r1(p[0]), r1(p[1])] as Point),
+            emotions: distribution(classes, regionData[j].probs, i * classes.length),
+            aus,
+          };
+        });
+        const aus: Record<string, number> = {};
+        for (const [au, e] of [...sums].sort((a, b) => a[0] - b[0])) aus[`AU${au}`] = r4(e.s / e.c);
+        return { regions, aus, objective: distribution(classes, q, i * classes.length) };
+      });
+    } finally {
+      tf.dispose([ex.q, ...ex.regions.flatMap((r) => [r.probs, r.auProbs])]);
+    }
+  }
+
+  async function score(pixels: Uint8Array, n: number): Promise<{ x: Float32Array; probs: Float32Array; confidence: Float32Array }> {
+    const x = normalise(pixels, input.mean, input.std);
+    const out = await runner.run(x, n);
+    return { x, ...out };
+  }
+
+  function faceResult(probs: Float32Array, confidence: Float32Array, i: number, base: Pick<FaceResult, 'box' | 'score' | 'landmarks'>): FaceResult {
+    const k = classes.length;
+    let best = 0;
+    for (let c = 1; c < k; c++) if (probs[i * k + c] > probs[i * k + best]) best = c;
+    const conf = confidence[i];
+    return {
+      ...base,
+      emotions: distribution(classes, probs, i * k),
+      emotion: classes[best],
+      probability: r4(probs[i * k + best]),
+      confidence: r4(conf),
+      uncertainty: r4(1 - conf),
+    };
+  }
+
+  async function recognizeImage(src: string | Uint8Array, opts: RecognizeOptions = {}): Promise<ImageResult> {
+    if (disposed) throw new Error('recognizer is disposed');
+    if (opts.aligned) {
+      const crop = await decodeAligned(src, size, input.channels);
+      const { x, probs, confidence } = await score(crop.pixels, 1);
+      const base = { box: { x: 0, y: 0, width: crop.width, height: crop.height }, score: null, landmarks: null };
+      const face = faceResult(probs, confidence, 0, base);
+      if (opts.explain) {
+        // the crop is the image scaled to cover size x size, centred: crop fraction = (p·s - offset)/size
+        const m = Math.min(crop.width, crop.height);
+        const t: Similarity = { a: 1 / m, b: 0, tx: -(crop.width / m - 1) / 2, ty: -(crop.height / m - 1) / 2 };
+        Object.assign(face, (await explainFaces(x, 1, [t]))[0]);
+      }
+      return { width: crop.width, height: crop.height, faces: [face] };
+    }
+    const photo = await decodePhoto(src, { maxSide: options.maxSide });
+    const det = await getDetector();
+    const found = await det.detect(photo.image.data as Uint8Array, photo.image.width, photo.image.height);
+    const s = photo.scale;
+    const faces: FaceResult[] = [];
+    if (found.length > 0) {
+      const n = found.length;
+      const pixels = new Uint8Array(n * per);
+      const transforms: Similarity[] = [];
+      found.forEach((f, i) => {
+        const a = alignFace(photo.image, f.landmarks, { size, channels: input.channels });
+        pixels.set(a.pixels, i * per);
+        // the transform maps detection-scale pixels; compose with the scale back to photo pixels
+        transforms.push({ a: a.transform.a / s, b: a.transform.b / s, tx: a.transform.tx, ty: a.transform.ty });
+      });
+      const { x, probs, confidence } = await score(pixels, n);
+      const explained = opts.explain ? await explainFaces(x, n, transforms) : null;
+      found.forEach((f, i) => {
+        const base = {
+          box: box1({ x: f.box.x * s, y: f.box.y * s, width: f.box.width * s, height: f.box.height * s }),
+          score: r4(f.score),
+          landmarks: f.landmarks.map((p) => [r1(p[0] * s), r1(p[1] * s)] as Point),
+        };
+        faces.push(Object.assign(faceResult(probs, confidence, i, base), explained?.[i] ?? {}));
+      });
+    }
+    return { width: photo.width, height: photo.height, faces };
+  }
+
+  return {
+    classes,
+    modelDir,
+    manifest,
+    backend: runner.backend,
+    detector: detectorName,
+    recognizeImage,
+    async recognize(src, opts) {
+      return (await recognizeImage(src, opts)).faces;
+    },
+    async classify(crops, n) {
+      if (crops.length !== n * per) throw new Error(`classify: expected ${n} crops of ${per} bytes, got ${crops.length} bytes`);
+      const { probs, confidence } = await score(crops, n);
+      return { probs, confidence };
+    },
+    async warmup() {
+      await getDetector();
+    },
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      runner.dispose();
+      model?.dispose();
+    },
+  };
+}

@@ -1,0 +1,46 @@
+/**
+ * The inference step behind an interface, so another engine (ONNX Runtime: src/onnx/runtime.ts
+ * createOrtRunner) can replace tfjs without the recognizer changing.
+ */
+import * as tf from '../tf.js';
+import type { PoiModel } from '../model/poi.js';
+
+/** Runs TRN on a batch of faces. */
+export interface TrnRunner {
+  readonly backend: string;
+  /**
+   * `input`: n faces, normalised NHWC float32 ((px/255 - mean)/std, the model's input size and channels).
+   * Returns n*K class probabilities (row-major, the model's class order) and n confidences in (0,1).
+   */
+  run(input: Float32Array, n: number): Promise<{ probs: Float32Array; confidence: Float32Array }>;
+  dispose(): void;
+}
+
+/** TRN on tfjs (whatever backend initBackend chose). */
+export function createTfjsRunner(model: PoiModel, opts: { dispose?: boolean } = {}): TrnRunner {
+  const { height, width, channels } = model.config.input;
+  const per = height * width * channels;
+  let disposed = false;
+  return {
+    backend: `tfjs-${tf.getBackend()}`,
+    async run(input: Float32Array, n: number) {
+      if (disposed) throw new Error('runner is disposed');
+      if (input.length !== n * per) throw new Error(`runner: expected ${n}x${height}x${width}x${channels} = ${n * per} values, got ${input.length}`);
+      if (n === 0) return { probs: new Float32Array(0), confidence: new Float32Array(0) };
+      const x = tf.tensor4d(input, [n, height, width, channels]);
+      const out = model.predict(x);
+      try {
+        const [probs, confidence] = await Promise.all([out.probs.data() as Promise<Float32Array>, out.confidence.data() as Promise<Float32Array>]);
+        return { probs, confidence };
+      } finally {
+        tf.dispose([x, out.probs, out.confidence]);
+      }
+    },
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      // the model may be shared (the recognizer keeps it for explain); only free it when asked
+      if (opts.dispose) model.dispose();
+    },
+  };
+}
