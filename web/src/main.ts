@@ -2,7 +2,7 @@
  * The demo page: wire the controls to the engine. States are shown in #status (data-state: loading,
  * ready, working, done, error) so a person and a test both know when a result is on screen.
  */
-import { chooseBackend, loadFaceApi, loadPoiModel, recognize, type BackendChoice, type FaceResult } from './engine.js';
+import { chooseBackend, DEFAULT_RECOGNIZE, loadFaceApi, loadPoiModel, recognize, type BackendChoice, type FaceResult } from './engine.js';
 import { drawOverlay, faceCard } from './view.js';
 import type { PoiModel } from '../../src/model/poi.js';
 
@@ -46,7 +46,9 @@ async function run(): Promise<void> {
   busy = true;
   try {
     const t0 = performance.now();
-    const faces = await recognize(model, source, { explain: explainBox.checked });
+    // ?maxSide=N overrides the detection size (default: Node's 1280)
+    const maxSide = Number(params.get('maxSide')) || DEFAULT_RECOGNIZE.maxSide;
+    const faces = await recognize(model, source, { explain: explainBox.checked, maxSide });
     show(faces, performance.now() - t0);
   } finally {
     busy = false;
@@ -130,11 +132,11 @@ document.addEventListener('drop', (e) => {
 
 async function init(): Promise<void> {
   const t0 = performance.now();
-  const backend = await chooseBackend((params.get('backend') as BackendChoice) ?? 'auto');
+  const { backend, note } = await chooseBackend((params.get('backend') as BackendChoice) ?? 'auto');
   const [{ model: m, manifest }] = await Promise.all([loadPoiModel(), loadFaceApi()]);
   model = m;
   const acc = typeof manifest.metrics.accuracy === 'number' ? `, ${(manifest.metrics.accuracy * 100).toFixed(1)}% on FERPlus` : '';
-  $('backend').textContent = `backend ${backend}${crossOriginIsolated && backend === 'wasm' ? ' (threaded)' : ''} · model ${manifest.config.preset ?? 'poi'}${acc}`;
+  $('backend').textContent = `backend ${backend}${note ? ` (${note})` : ''} · model ${manifest.config.preset ?? 'poi'}${acc}`;
   document.body.dataset.backend = backend;
   status('ready', `ready in ${((performance.now() - t0) / 1000).toFixed(1)} s — open a photo or start the webcam`);
 }

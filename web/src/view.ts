@@ -31,7 +31,7 @@ export function drawOverlay(ctx: CanvasRenderingContext2D, faces: FaceResult[], 
     ctx.lineWidth = 2.5 * scale;
     ctx.strokeStyle = color;
     ctx.strokeRect(f.box.x, f.box.y, f.box.width, f.box.height);
-    const label = `${i + 1} ${f.top} ${Math.round(f.probs[f.top] * 100)}%`;
+    const label = `${i + 1} ${f.emotion} ${Math.round(f.probability * 100)}%`;
     ctx.font = `${Math.round(14 * scale)}px system-ui, sans-serif`;
     const w = ctx.measureText(label).width + 8 * scale;
     const h = 20 * scale;
@@ -121,7 +121,7 @@ function explanation(f: FaceResult): HTMLElement {
   const box = el('details', { class: 'explain', open: '' }, el('summary', {}, 'why: what each face region suggests (PIN)'));
   const table = el('div', { class: 'regions' });
   for (const r of f.explain!.regions) {
-    const [top, p] = Object.entries(r.probs).sort((a, b) => b[1] - a[1])[0];
+    const [top, p] = Object.entries(r.emotions).sort((a, b) => b[1] - a[1])[0];
     const active = r.aus.filter((a) => a.p >= 0.5).slice(0, 3);
     const aus = active.length ? active.map((a) => `AU${a.au} ${a.name} ${Math.round(a.p * 100)}%`).join(', ') : 'no action unit clearly active';
     table.append(el('div', { class: 'region', 'data-region': r.name }, el('strong', {}, r.name), ` ${top} ${Math.round(p * 100)}%`, el('br'), el('small', {}, aus)));
@@ -137,9 +137,9 @@ export function faceCard(f: FaceResult, i: number): HTMLElement {
   const card = el('article', {
     class: `face level-${d.level}`,
     'data-index': String(i),
-    'data-top': f.top,
+    'data-emotion': f.emotion,
     'data-confidence': String(f.confidence),
-    'data-probs': JSON.stringify(f.probs),
+    'data-emotions': JSON.stringify(f.emotions),
     'data-level': d.level,
     'data-box': JSON.stringify(f.box),
   });
@@ -150,7 +150,7 @@ export function faceCard(f: FaceResult, i: number): HTMLElement {
     el('div', { class: 'row' },
       cropCanvas(f, color),
       el('div', { class: 'certainty' }, gauge(f.confidence), el('div', { class: 'gauge-label' }, `certainty ${pct}%`))),
-    bars(f.probs),
+    bars(f.emotions),
   );
   if (f.explain) card.append(explanation(f));
   return card;
