@@ -29,3 +29,18 @@ export { train, evaluateSet, headline, readLog, NonFiniteLossError, type TrainOp
 export { evaluate, type EvalReport } from './eval/metrics.js';
 export { formatReport } from './eval/format.js';
 export { predictSet, type SetPredictions } from './eval/predict.js';
+export {
+  createRecognizer,
+  defaultModelDir,
+  type Recognizer,
+  type RecognizerOptions,
+  type RecognizeOptions,
+  type FaceResult,
+  type RegionResult,
+  type ImageResult,
+} from './infer/recognizer.js';
+export { createTfjsRunner, type TrnRunner } from './infer/runner.js';
+export { FER_TEMPLATE, alignFace, alignmentTransform, facePoints, placeRegion, warpToCrop, type FacePoints, type Point, type Box, type RawImage, type Similarity } from './face/align.js';
+export { ImageError } from './face/image.js';
+export { type DetectorName, type DetectorOptions } from './face/detector.js';
+export { createPoiServer, type PoiServer, type ServerOptions } from './server/http.js';

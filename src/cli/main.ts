@@ -11,7 +11,10 @@ Usage:
             [--epochs N] [--lr X] [--batch-size N] [--val <dir>] [--limit-train N] [--limit-val N]
   poi eval  --model <dir> --data <dir> [--split name] [--json] [--map "theirs=ours,..."]
   poi report <run dir | model dir> [--out dir] [--data <dir>] [--split name] [--limit N] [--faces N]
+  poi predict <files, folders or globs> [--json] [--explain] [--aligned] [--model dir] [--detector ssd|tiny]
+  poi serve [--port 8080] [--host 127.0.0.1] [--model dir] [--concurrency N] [--max-body-mb N] [--timeout-ms N]
   poi demo  [--port 8080] [--model dir] [--rebuild]   the browser demo on 127.0.0.1 (webcam or photo)
+  poi                         demo: predict on a sample photo shipped with face-api
   poi presets                 list the built-in training presets
   poi help | --help           this text
   poi --version
@@ -51,8 +54,14 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./eval.js')).evalCommand(rest);
     case 'report':
       return (await import('./report.js')).reportCommand(rest);
+    case 'predict':
+      return (await import('./predict.js')).predictCommand(rest);
+    case 'serve':
+      return (await import('./serve.js')).serveCommand(rest);
     case 'demo':
       return (await import('./demo.js')).demoCommand(rest);
+    case undefined:
+      return (await import('./predict.js')).demoCommand();
     case 'presets': {
       const { PRESETS } = await import('../model/config.js');
       for (const [name, p] of Object.entries(PRESETS)) console.log(`${name.padEnd(20)} ${JSON.stringify(p)}`);
@@ -62,7 +71,6 @@ async function dispatch(argv: string[]): Promise<number> {
     case '-v':
       console.log(version());
       return 0;
-    case undefined:
     case 'help':
     case '--help':
     case '-h':

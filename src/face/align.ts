@@ -112,11 +112,9 @@ const KEYS: (keyof FacePoints)[] = ['leftEye', 'rightEye', 'nose', 'mouth'];
 export function alignmentTransform(face: FacePoints, template: FacePoints = FER_TEMPLATE): Similarity {
   const dx = face.rightEye[0] - face.leftEye[0];
   const dy = face.rightEye[1] - face.leftEye[1];
-  const tdx = template.rightEye[0] - template.leftEye[0];
-  const tdy = template.rightEye[1] - template.leftEye[1];
   if (!(Math.hypot(dx, dy) > 0)) throw new Error('the two eyes are at the same place: cannot align');
-  // rotation that takes the face's eye line to the template's (which is horizontal)
-  const theta = Math.atan2(tdy, tdx) - Math.atan2(dy, dx);
+  // rotation that makes the eye line exactly horizontal (the measured template's is, within 0.0003 of the crop)
+  const theta = -Math.atan2(dy, dx);
   const c = Math.cos(theta);
   const s = Math.sin(theta);
   const rotated = KEYS.map((k) => [c * face[k][0] - s * face[k][1], s * face[k][0] + c * face[k][1]] as Point);

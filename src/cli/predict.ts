@@ -1,0 +1,211 @@
+/**
+ * `poi predict <files, folders or globs>`: expressions of every face in photos.
+ *
+ * Output: a table (default) or, with --json, one JSON object per line per face: {path, face, ...FaceResult}.
+ * An image without a face gives one line {path, face: null, faces: 0}; a file that cannot be read gives
+ * {path, error}. Bad files never stop the batch; the exit code is 1 when any failed.
+ */
+import type { Writable } from 'node:stream';
+import { relative } from 'node:path';
+import { num, parse, str, UsageError, type Options, type Parsed } from './args.js';
+import { expandInputs } from '../util/glob.js';
+import { Progress } from '../util/progress.js';
+import type { FaceResult, RecognizerOptions } from '../infer/recognizer.js';
+
+export const PREDICT_OPTIONS: Options = {
+  model: { type: 'string' },
+  detector: { type: 'string' },
+  'min-score': { type: 'string' },
+  'max-side': { type: 'string' },
+  'max-faces': { type: 'string' },
+};
+
+/** Recognizer options from the flags predict and serve share. */
+export function recognizerOptions(v: Parsed['values']): RecognizerOptions {
+  const detector = str(v.detector);
+  if (detector !== undefined && detector !== 'ssd' && detector !== 'tiny') throw new UsageError(`--detector: ssd or tiny, got "${detector}"`);
+  return {
+    model: str(v.model),
+    backend: str(v.backend),
+    threads: num('threads', v.threads, { int: true, min: 1 }),
+    detector: detector as RecognizerOptions['detector'],
+    minScore: num('min-score', v['min-score'], { min: 0.01, max: 0.99 }),
+    maxSide: num('max-side', v['max-side'], { int: true, min: 64 }),
+    maxFaces: num('max-faces', v['max-faces'], { int: true, min: 1 }),
+  };
+}
+
+export interface Io {
+  out: Pick<Writable, 'write'>;
+  err: Pick<Writable, 'write'> & { isTTY?: boolean; columns?: number };
+}
+
+const defaultIo = (): Io => ({ out: process.stdout, err: process.stderr });
+
+const pct = (p: number) => `${Math.round(p * 100)}%`;
+
+function top(dist: Record<string, number>, n: number): string {
+  return Object.entries(dist)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, v]) => `${k} ${pct(v)}`)
+    .join(', ');
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+/** A file name fitted to the column: long paths keep their end (the file name). */
+function fit(s: string, n: number): string {
+  return s.length <= n ? pad(s, n) : '…' + s.slice(s.length - n + 1);
+}
+
+/** The table: one row per face, explain lines below it. */
+class Table {
+  private header = false;
+  constructor(private readonly io: Io, private readonly nameWidth: number) {}
+  private head(): void {
+    if (this.header) return;
+    this.header = true;
+    this.io.out.write(`${pad('image', this.nameWidth)}  face  ${pad('box x,y wxh', 20)}  ${pad('emotion', 10)}  prob  conf  distribution\n`);
+  }
+  face(name: string, i: number, f: FaceResult): void {
+    this.head();
+    const b = f.box;
+    const box = `${Math.round(b.x)},${Math.round(b.y)} ${Math.round(b.width)}x${Math.round(b.height)}`;
+    this.io.out.write(
+      `${fit(name, this.nameWidth)}  ${pad(String(i + 1), 4)}  ${pad(box, 20)}  ${pad(f.emotion, 10)}  ${pad(pct(f.probability), 4)}  ${pad(f.confidence.toFixed(2), 4)}  ${top(f.emotions, 3)}\n`,
+    );
+    if (f.regions) {
+      for (const r of f.regions) {
+        const aus = Object.entries(r.aus)
+          .filter(([, v]) => v >= 0.5)
+          .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+          .join(' ');
+        this.io.out.write(`${' '.repeat(this.nameWidth + 8)}${pad(r.name, 8)} ${top(r.emotions, 2)}${aus ? `; active: ${aus}` : ''}\n`);
+      }
+      if (f.objective) this.io.out.write(`${' '.repeat(this.nameWidth + 8)}${pad('PIN', 8)} ${top(f.objective, 3)}\n`);
+    }
+  }
+  note(name: string, text: string): void {
+    this.head();
+    this.io.out.write(`${fit(name, this.nameWidth)}  ${text}\n`);
+  }
+}
+
+export interface PredictRun {
+  files: string[];
+  json: boolean;
+  explain: boolean;
+  aligned: boolean;
+  quiet: boolean;
+  options: RecognizerOptions;
+}
+
+/** Run predict over files; returns the exit code (1 when any input failed). */
+export async function runPredict(run: PredictRun, missing: { input: string; error: string }[], io: Io = defaultIo()): Promise<number> {
+  const { createRecognizer } = await import('../infer/recognizer.js');
+  let failed = missing.length;
+  for (const m of missing) {
+    if (run.json) io.out.write(JSON.stringify({ path: m.input, error: m.error }) + '\n');
+    io.err.write(`poi predict: ${m.error}\n`);
+  }
+  if (run.files.length === 0) {
+    io.err.write('poi predict: no images to process\n');
+    return 1;
+  }
+  const r = await createRecognizer(run.options);
+  const names = run.files.map((f) => (f.startsWith('/') && !f.startsWith(process.cwd()) ? f : relative(process.cwd(), f) || f));
+  const table = run.json ? null : new Table(io, Math.min(40, Math.max(5, ...names.map((n) => n.length))));
+  const bar = run.files.length >= 20 && !run.quiet ? new Progress({ total: run.files.length, label: 'predict', unit: 'img', stream: io.err }) : null;
+  let faces = 0;
+  let noFace = 0;
+  try {
+    for (let i = 0; i < run.files.length; i++) {
+      const path = run.files[i];
+      try {
+        const res = await r.recognize(path, { explain: run.explain, aligned: run.aligned });
+        faces += res.length;
+        if (res.length === 0) noFace++;
+        if (run.json) {
+          if (res.length === 0) io.out.write(JSON.stringify({ path, face: null, faces: 0 }) + '\n');
+          res.forEach((f, j) => io.out.write(JSON.stringify({ path, face: j, ...f }) + '\n'));
+        } else if (res.length === 0) {
+          table!.note(names[i], 'no face found');
+        } else {
+          res.forEach((f, j) => table!.face(names[i], j, f));
+        }
+      } catch (e) {
+        failed++;
+        const msg = (e as Error).message;
+        const text = msg.includes(path) ? msg : `${path}: ${msg}`;
+        if (run.json) io.out.write(JSON.stringify({ path, error: text }) + '\n');
+        else table!.note(names[i], `error: ${msg.replace(`${path}: `, '')}`);
+        if (bar || run.json) io.err.write(`${bar && io.err.isTTY ? '\n' : ''}poi predict: ${text}\n`);
+      }
+      bar?.tick(1, { faces });
+    }
+  } finally {
+    bar?.done({ faces });
+    r.dispose();
+  }
+  if (!run.quiet && (failed > 0 || noFace > 0 || run.files.length > 1)) {
+    io.err.write(`poi predict: ${run.files.length} image(s), ${faces} face(s), ${noFace} without a face, ${failed} failed\n`);
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+export async function predictCommand(argv: string[], io: Io = defaultIo()): Promise<number> {
+  const { values, positionals } = parse(
+    'predict',
+    argv,
+    {
+      ...PREDICT_OPTIONS,
+      json: { type: 'boolean' },
+      explain: { type: 'boolean' },
+      aligned: { type: 'boolean' },
+      quiet: { type: 'boolean', short: 'q' },
+    },
+    true,
+  );
+  if (values.help) {
+    io.out.write(PREDICT_USAGE);
+    return 0;
+  }
+  if (positionals.length === 0) throw new UsageError(`poi predict: give image files, folders or globs\n\n${PREDICT_USAGE}`);
+  const { files, missing } = expandInputs(positionals);
+  return runPredict(
+    { files, json: Boolean(values.json), explain: Boolean(values.explain), aligned: Boolean(values.aligned), quiet: Boolean(values.quiet), options: recognizerOptions(values) },
+    missing,
+    io,
+  );
+}
+
+/** `poi` with no arguments: the shipped model on face-api's sample photo, and where to go next. */
+export async function demoCommand(io: Io = defaultIo()): Promise<number> {
+  const { faceApiSample } = await import('../face/detector.js');
+  const sample = faceApiSample(1);
+  io.err.write(`poi: recognising the faces in ${sample} with the shipped model...\n`);
+  const code = await runPredict({ files: [sample], json: false, explain: false, aligned: false, quiet: true, options: {} }, [], io);
+  io.out.write(`\nTry it on your own photos: poi predict <files|folders|globs> [--json] [--explain]; everything else: poi help\n`);
+  return code;
+}
+
+export const PREDICT_USAGE = `poi predict <files, folders or globs> [options]
+
+  --json              one JSON object per line per face: {path, face, box, score, landmarks, emotions,
+                      emotion, probability, confidence, uncertainty, ...}; {path, face: null, faces: 0}
+                      for an image without a face; {path, error} for a file that cannot be read
+  --explain           add PIN's per-region distributions, AU activations and region boxes
+  --aligned           inputs are already aligned face crops (FERPlus, RAF-DB aligned): no detection
+  --model <dir>       model folder (default: the shipped models/poi-ferplus)
+  --detector ssd|tiny face detector (default ssd: more accurate; tiny: faster)
+  --min-score X       detection threshold (default 0.5)
+  --max-side N        shrink photos to this longer side before detection (default 1280)
+  --max-faces N       at most N faces per image (default 100)
+  -q, --quiet         no progress bar or summary
+
+Folders are read recursively (png, jpg, jpeg, webp, tif, tiff, bmp); quote globs ("photos/**/*.jpg").
+Exit code 1 when any input failed; the others are still processed.
+`;
