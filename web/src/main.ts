@@ -27,6 +27,9 @@ function status(state: 'loading' | 'ready' | 'working' | 'done' | 'error', text:
   statusEl.textContent = text;
 }
 
+/** Name of the photo on screen (data-source on #faces, so a reader knows which photo a result is for). */
+let sourceName = '';
+
 function show(faces: FaceResult[], ms: number): void {
   canvas.width = source.width;
   canvas.height = source.height;
@@ -35,6 +38,7 @@ function show(faces: FaceResult[], ms: number): void {
   drawOverlay(ctx, faces, explainBox.checked);
   facesEl.replaceChildren(...faces.map(faceCard));
   facesEl.dataset.count = String(faces.length);
+  facesEl.dataset.source = sourceName;
   if (!faces.length) facesEl.append(Object.assign(document.createElement('p'), { className: 'noface', textContent: 'No face found in this image.' }));
   $('hint').hidden = true;
   const what = faces.length === 1 ? '1 face' : `${faces.length} faces`;
@@ -68,6 +72,7 @@ async function openFile(file: File): Promise<void> {
   source.height = bmp.height;
   source.getContext('2d', { willReadFrequently: true })!.drawImage(bmp, 0, 0);
   bmp.close();
+  sourceName = file.name;
   status('working', 'looking for faces…');
   await run();
 }
@@ -88,6 +93,7 @@ async function startWebcam(): Promise<void> {
   video.srcObject = stream;
   await video.play();
   webcam = { stream, video };
+  sourceName = 'webcam';
   webcamBtn.textContent = 'Stop webcam';
   const loop = async () => {
     if (!webcam || webcam.video !== video) return;

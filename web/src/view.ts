@@ -122,8 +122,8 @@ function explanation(f: FaceResult): HTMLElement {
   const table = el('div', { class: 'regions' });
   for (const r of f.explain!.regions) {
     const [top, p] = Object.entries(r.emotions).sort((a, b) => b[1] - a[1])[0];
-    const active = r.aus.filter((a) => a.p >= 0.5).slice(0, 3);
-    const aus = active.length ? active.map((a) => `AU${a.au} ${a.name} ${Math.round(a.p * 100)}%`).join(', ') : 'no action unit clearly active';
+    // the region's two most active action units, whatever their level (the interim model's stay below 50%)
+    const aus = r.aus.slice(0, 2).map((a) => `AU${a.au} ${a.name} ${Math.round(a.p * 100)}%`).join(', ');
     table.append(el('div', { class: 'region', 'data-region': r.name }, el('strong', {}, r.name), ` ${top} ${Math.round(p * 100)}%`, el('br'), el('small', {}, aus)));
   }
   box.append(table);
