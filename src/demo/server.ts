@@ -6,8 +6,7 @@
  *   /models/face-api/   face-api's detector and landmark weights (from node_modules/@vladmandic/face-api/model)
  *   /wasm/              tfjs-backend-wasm's .wasm binaries
  *
- * Everything the page needs comes from here, so it works offline. The page is served cross-origin
- * isolated (COOP/COEP) so the browser allows SharedArrayBuffer and tfjs's threaded wasm build.
+ * Everything the page needs comes from here, so it works offline.
  */
 import { createReadStream, existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -84,9 +83,6 @@ export async function startDemoServer(opts: DemoServerOptions): Promise<DemoServ
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    // cross-origin isolation: enables SharedArrayBuffer for the threaded wasm backend
-    res.setHeader('cross-origin-opener-policy', 'same-origin');
-    res.setHeader('cross-origin-embedder-policy', 'require-corp');
     res.setHeader('cross-origin-resource-policy', 'same-origin');
     res.setHeader('x-content-type-options', 'nosniff');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
