@@ -46,3 +46,4 @@ export { FER_TEMPLATE, alignFace, alignmentTransform, facePoints, placeRegion, w
 export { ImageError } from './face/image.js';
 export { type DetectorName, type DetectorOptions } from './face/detector.js';
 export { createPoiServer, type PoiServer, type ServerOptions } from './server/http.js';
+export { describeUncertainty, DEFAULT_DESCRIBE, type Description, type DescribeOptions, type UncertaintyLevel } from './ui/describe.js';

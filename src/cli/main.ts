@@ -16,6 +16,7 @@ Usage:
   poi predict <files, folders or globs> [--json] [--explain] [--aligned] [--model dir] [--detector ssd|tiny]
             [--runtime auto|onnx|tfjs]   (TRN on onnxruntime-node when it loads, else tfjs)
   poi serve [--port 8080] [--host 127.0.0.1] [--model dir] [--concurrency N] [--max-body-mb N] [--timeout-ms N]
+  poi demo  [--port 8080] [--model dir] [--rebuild]   the browser demo on 127.0.0.1 (webcam or photo)
   poi                         demo: predict on a sample photo shipped with face-api
   poi presets                 list the built-in training presets
   poi help | --help           this text
@@ -62,6 +63,8 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./predict.js')).predictCommand(rest);
     case 'serve':
       return (await import('./serve.js')).serveCommand(rest);
+    case 'demo':
+      return (await import('./demo.js')).demoCommand(rest);
     case undefined:
       return (await import('./predict.js')).demoCommand();
     case 'presets': {

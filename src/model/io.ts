@@ -8,59 +8,12 @@
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PoiConfig } from './config.js';
-import { PoiModel } from './poi.js';
+import type { PoiModel } from './poi.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseModelManifest, unpackTensors, type ModelManifest, type TensorMap, type WeightEntry } from './format.js';
 
-export type TensorMap = Map<string, { shape: number[]; values: Float32Array }>;
-
-export interface WeightEntry {
-  name: string;
-  shape: number[];
-  offset: number;
-}
-
-export const MODEL_FORMAT = 'poi-model';
-export const MODEL_FORMAT_VERSION = 1;
-
-export interface ModelManifest {
-  format: typeof MODEL_FORMAT;
-  formatVersion: number;
-  classes: string[];
-  input: PoiConfig['model']['input'];
-  config: PoiConfig;
-  metrics: Record<string, unknown>;
-  savedAt: string;
-  weights: WeightEntry[];
-}
-
-/** Pack tensors into one buffer with a manifest. */
-export function packTensors(tensors: TensorMap): { manifest: WeightEntry[]; data: Uint8Array } {
-  let total = 0;
-  for (const t of tensors.values()) total += t.values.length * 4;
-  const data = new Uint8Array(total);
-  const view = new Float32Array(data.buffer);
-  const manifest: WeightEntry[] = [];
-  let off = 0;
-  for (const [name, t] of tensors) {
-    manifest.push({ name, shape: t.shape, offset: off * 4 });
-    view.set(t.values, off);
-    off += t.values.length;
-  }
-  return { manifest, data };
-}
-
-export function unpackTensors(manifest: WeightEntry[], data: Uint8Array, source: string): TensorMap {
-  const out: TensorMap = new Map();
-  for (const e of manifest) {
-    const n = e.shape.reduce((a, b) => a * b, 1);
-    if (e.offset + n * 4 > data.byteLength) throw new Error(`${source}: weights for "${e.name}" run past the end of the file (truncated?)`);
-    // copy: the source buffer may be unaligned or reused
-    const values = new Float32Array(n);
-    new Uint8Array(values.buffer).set(data.subarray(e.offset, e.offset + n * 4));
-    out.set(e.name, { shape: e.shape, values });
-  }
-  return out;
-}
+// The pure format (parsing, packing) lives in format.ts so the browser shares it; re-exported here unchanged.
+export { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseModelManifest, unpackTensors, type ModelManifest, type TensorMap, type WeightEntry };
 
 /** Save a model folder. Written to a temporary folder first and swapped in, so a crash never leaves half a model. */
 export async function saveModel(model: PoiModel, config: PoiConfig, dir: string, metrics: Record<string, unknown> = {}): Promise<void> {
@@ -95,15 +48,7 @@ export async function readModelManifest(dir: string): Promise<ModelManifest> {
   } catch {
     throw new Error(`${dir}: not a poi model folder (no model.json)`);
   }
-  let m: ModelManifest;
-  try {
-    m = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${file}: invalid JSON (${(e as Error).message})`);
-  }
-  if (m.format !== MODEL_FORMAT) throw new Error(`${file}: not a poi model (format "${m.format}")`);
-  if (m.formatVersion > MODEL_FORMAT_VERSION) throw new Error(`${file}: format version ${m.formatVersion} is newer than this poi understands (${MODEL_FORMAT_VERSION})`);
-  return m;
+  return parseModelManifest(text, file);
 }
 
 /** Load a model folder into a ready PoiModel (backend must be initialised). */
@@ -113,9 +58,7 @@ export async function loadModel(dir: string): Promise<{ model: PoiModel; manifes
   const data = new Uint8Array(await readFile(file).catch(() => {
     throw new Error(`${dir}: weights.bin is missing`);
   }));
-  const model = new PoiModel(manifest.config.model, manifest.classes, manifest.config.seed);
-  model.params.load(unpackTensors(manifest.weights, data, file), file);
-  return { model, manifest };
+  return { model: modelFromParts(manifest, data, file), manifest };
 }
 
 /** Checkpoint file: "POICKPT1", u32 header length, header JSON, then packed tensors. */

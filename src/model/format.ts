@@ -1,0 +1,87 @@
+/**
+ * The model folder format without the file system: parse model.json's text, unpack weights.bin's bytes,
+ * build a PoiModel. Pure (no node: imports), so the browser page and Node load a model with the same code;
+ * io.ts adds the reading and writing of files.
+ *
+ *   model.json   format, poi version, classes, input spec, full config, metrics it was saved with,
+ *                and the weight manifest (name, shape, byte offset);
+ *   weights.bin  little-endian float32 values in manifest order.
+ */
+import type { PoiConfig } from './config.js';
+import { PoiModel } from './poi.js';
+
+export type TensorMap = Map<string, { shape: number[]; values: Float32Array }>;
+
+export interface WeightEntry {
+  name: string;
+  shape: number[];
+  offset: number;
+}
+
+export const MODEL_FORMAT = 'poi-model';
+export const MODEL_FORMAT_VERSION = 1;
+
+export interface ModelManifest {
+  format: typeof MODEL_FORMAT;
+  formatVersion: number;
+  classes: string[];
+  input: PoiConfig['model']['input'];
+  config: PoiConfig;
+  metrics: Record<string, unknown>;
+  savedAt: string;
+  weights: WeightEntry[];
+}
+
+/** Pack tensors into one buffer with a manifest. */
+export function packTensors(tensors: TensorMap): { manifest: WeightEntry[]; data: Uint8Array } {
+  let total = 0;
+  for (const t of tensors.values()) total += t.values.length * 4;
+  const data = new Uint8Array(total);
+  const view = new Float32Array(data.buffer);
+  const manifest: WeightEntry[] = [];
+  let off = 0;
+  for (const [name, t] of tensors) {
+    manifest.push({ name, shape: t.shape, offset: off * 4 });
+    view.set(t.values, off);
+    off += t.values.length;
+  }
+  return { manifest, data };
+}
+
+export function unpackTensors(manifest: WeightEntry[], data: Uint8Array, source: string): TensorMap {
+  const out: TensorMap = new Map();
+  for (const e of manifest) {
+    const n = e.shape.reduce((a, b) => a * b, 1);
+    if (e.offset + n * 4 > data.byteLength) throw new Error(`${source}: weights for "${e.name}" run past the end of the file (truncated?)`);
+    // copy: the source buffer may be unaligned or reused
+    const values = new Float32Array(n);
+    new Uint8Array(values.buffer).set(data.subarray(e.offset, e.offset + n * 4));
+    out.set(e.name, { shape: e.shape, values });
+  }
+  return out;
+}
+
+/** Parse and check model.json's text; `source` names the file in errors. */
+export function parseModelManifest(text: string, source: string): ModelManifest {
+  let m: ModelManifest;
+  try {
+    m = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${source}: invalid JSON (${(e as Error).message})`);
+  }
+  if (m == null || typeof m !== 'object') throw new Error(`${source}: not a poi model (not a JSON object)`);
+  if (m.format !== MODEL_FORMAT) throw new Error(`${source}: not a poi model (format "${m.format}")`);
+  if (m.formatVersion > MODEL_FORMAT_VERSION) throw new Error(`${source}: format version ${m.formatVersion} is newer than this poi understands (${MODEL_FORMAT_VERSION})`);
+  return m;
+}
+
+/**
+ * A ready PoiModel from a manifest and weights.bin's bytes (the tfjs backend must be initialised).
+ * `source` names the weights file in errors.
+ */
+export function modelFromParts(manifest: ModelManifest, weights: Uint8Array | ArrayBuffer, source: string): PoiModel {
+  const data = weights instanceof Uint8Array ? weights : new Uint8Array(weights);
+  const model = new PoiModel(manifest.config.model, manifest.classes, manifest.config.seed);
+  model.params.load(unpackTensors(manifest.weights, data, source), source);
+  return model;
+}

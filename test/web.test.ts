@@ -1,0 +1,254 @@
+/**
+ * The browser demo: uncertainty in words, the demo server, the page's types, and end to end in Debian's
+ * chromium (playwright-core): `poi demo` serves the page, a photo is uploaded, and the distribution the
+ * page shows must match `poi predict --json` for the same photo.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { describeUncertainty, orList } from '../src/ui/describe.js';
+import { startDemoServer } from '../src/demo/server.js';
+import { tempDir } from './helpers.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const POI = join(ROOT, 'bin', 'poi.js');
+const MODEL = join(ROOT, 'models', 'poi-ferplus');
+const CHROMIUM = '/usr/bin/chromium';
+const require = createRequire(import.meta.url);
+const SAMPLE1 = join(dirname(require.resolve('@vladmandic/face-api/package.json')), 'demo', 'sample1.jpg');
+
+test('describeUncertainty: clear, probable, unsure and ambiguous faces', () => {
+  const base = { neutral: 0.02, happiness: 0.9, surprise: 0.02, sadness: 0.02, anger: 0.01, disgust: 0.01, fear: 0.01, contempt: 0.01 };
+  assert.deepEqual(describeUncertainty(base, 0.9), { level: 'clear', candidates: ['happiness'], sentence: 'clear: happiness', band: 'high' });
+  assert.equal(describeUncertainty(base, 0.7).sentence, 'probably happiness');
+  assert.equal(describeUncertainty(base, 0.3).level, 'unsure');
+  assert.match(describeUncertainty(base, 0.3).sentence, /^unsure: maybe happiness/);
+  const amb = { ...base, happiness: 0.05, surprise: 0.45, fear: 0.3, anger: 0.1 };
+  const d = describeUncertainty(amb, 0.9);
+  assert.equal(d.level, 'ambiguous');
+  assert.equal(d.sentence, 'ambiguous: surprise or fear');
+  assert.equal(d.band, 'high', 'the gauge band still follows c');
+  // the boundary: exactly half the top probability is a candidate
+  assert.deepEqual(describeUncertainty({ a: 0.5, b: 0.25, c: 0.25 }, 0.9).candidates, ['a', 'b', 'c']);
+  assert.equal(describeUncertainty({ a: 0.5, b: 0.25, c: 0.25 }, 0.9, { maxCandidates: 2 }).sentence, 'ambiguous: a or b');
+  assert.equal(orList(['a', 'b', 'c']), 'a, b or c');
+  assert.throws(() => describeUncertainty({}, 0.5), /empty/);
+});
+
+test('demo server: page, model, face-api weights and wasm from one origin; nothing else', async () => {
+  const site = tempDir('poi-web-site-');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(join(site, 'index.html'), '<!doctype html><title>t</title>');
+  mkdirSync(join(site, 'assets'));
+  writeFileSync(join(site, 'assets', 'a-123.js'), 'console.log(1)');
+  const demo = await startDemoServer({ siteDir: site, modelDir: MODEL, port: 0 });
+  try {
+    assert.match(demo.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const get = (p: string, init?: RequestInit) => fetch(new URL(p, demo.url), init);
+    const page = await get('/');
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type')!, /text\/html/);
+    assert.match(await page.text(), /<title>t<\/title>/);
+    const js = await get('/assets/a-123.js');
+    assert.match(js.headers.get('content-type')!, /javascript/);
+    assert.match(js.headers.get('cache-control')!, /immutable/);
+    const manifest = await (await get('/models/poi/model.json')).json();
+    assert.equal(manifest.format, 'poi-model');
+    const weights = await get('/models/poi/weights.bin', { method: 'HEAD' });
+    assert.equal(weights.status, 200);
+    assert.ok(Number(weights.headers.get('content-length')) > 1000);
+    assert.equal((await get('/models/face-api/ssd_mobilenetv1_model-weights_manifest.json')).status, 200);
+    const wasm = await get('/wasm/tfjs-backend-wasm-simd.wasm', { method: 'HEAD' });
+    assert.equal(wasm.status, 200);
+    assert.equal(wasm.headers.get('content-type'), 'application/wasm');
+    assert.equal((await get('/nope.js')).status, 404);
+    // fetch would normalise the dots away; send the raw path
+    const raw = (path: string) =>
+      new Promise<number>((ok, fail) => get_(new URL(path, demo.url).origin + path, ok, fail));
+    const get_ = (u: string, ok: (n: number) => void, fail: (e: Error) => void) => {
+      const { hostname, port } = new URL(u);
+      const path = u.slice(new URL(u).origin.length);
+      httpRequest({ hostname, port, path, method: 'GET' }, (res) => {
+        res.resume();
+        ok(res.statusCode!);
+      })
+        .on('error', fail)
+        .end();
+    };
+    assert.equal(await raw('/models/poi/..%2F..%2Fpackage.json'), 403);
+    // plain dots are resolved by URL parsing to /package.json, which the site does not have
+    assert.equal(await raw('/wasm/../../../package.json'), 404);
+    assert.equal((await get('/', { method: 'POST', body: 'x' })).status, 405);
+  } finally {
+    await demo.close();
+    rmSync(site, { recursive: true, force: true });
+  }
+  await assert.rejects(startDemoServer({ siteDir: tempDir(), modelDir: MODEL, port: 0 }), /not built/);
+  await assert.rejects(startDemoServer({ siteDir: tempDir(), modelDir: tempDir(), port: 0 }), /not a poi model folder/);
+});
+
+test('the page type-checks with browser types only (shared model and face code have no Node imports)', () => {
+  const tsc = join(ROOT, 'node_modules', '.bin', 'tsc');
+  const r = spawnSync(tsc, ['-p', join(ROOT, 'web', 'tsconfig.json')], { encoding: 'utf8', cwd: ROOT });
+  assert.equal(r.status, 0, `tsc -p web/tsconfig.json failed:\n${r.stdout}${r.stderr}`);
+});
+
+interface PredictLine {
+  path: string;
+  box: { x: number; y: number; width: number; height: number };
+  emotions: Record<string, number>;
+  confidence: number;
+}
+
+interface PageFace {
+  box: { x: number; y: number; width: number; height: number };
+  emotions: Record<string, number>;
+  confidence: number;
+  emotion: string;
+  level: string;
+}
+
+/** Start `poi demo --port 0` and resolve with its address once it prints it. */
+function startDemo(): Promise<{ proc: ChildProcess; url: string; log: () => string }> {
+  const proc = spawn(process.execPath, [POI, 'demo', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  return new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`poi demo printed no address in 90 s:\n${out}`)), 90_000);
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      const m = /serving (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        ok({ proc, url: m[1], log: () => out });
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`poi demo exited with ${code}:\n${out}`));
+    });
+  });
+}
+
+const centre = (b: PageFace['box']) => [b.x + b.width / 2, b.y + b.height / 2];
+
+/**
+ * Tolerances, absolute, per class probability and for c:
+ *  - STRICT for a PNG at most 1280 px: both sides decode the same pixels and run the same detector,
+ *    alignment, normalisation and model on tfjs wasm (Node: threaded build, browser: single-thread SIMD);
+ *    they agree to ~1e-6, and `poi predict --json` rounds to 1e-4. 0.005 leaves room for a browser that
+ *    picks WebGL (float32 textures, different summation order) without hiding a real preprocessing bug.
+ *  - PHOTO for sample1.jpg (1920 px): Node shrinks it to 1280 px with sharp (libvips Lanczos-3), the page
+ *    with its own Lanczos-3 (web/src/resize.ts), equal on 87% of the pixel values and within ±1 on 99%;
+ *    the detector's landmarks move by a fraction of a pixel and the interim model, sensitive to that,
+ *    moved one face's probabilities by up to 0.05 (measured). Faces are paired by box centre.
+ */
+const STRICT = 0.005;
+const PHOTO = 0.08;
+
+test('poi demo in chromium: upload a photo, the page shows what poi predict --json gives', { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is missing (apt-get install chromium)`, timeout: 150_000 }, async () => {
+  const work = tempDir('poi-web-e2e-');
+  // one clear face, lossless, under 1280 px: a crop of face-api's sample1.jpg made here (no image in the repo)
+  const face = join(work, 'one-face.png');
+  await sharp(SAMPLE1).extract({ left: 1260, top: 40, width: 640, height: 640 }).png().toFile(face);
+
+  const pred = spawnSync(process.execPath, [POI, 'predict', '--json', face, SAMPLE1], { cwd: ROOT, encoding: 'utf8', timeout: 90_000 });
+  assert.equal(pred.status, 0, `poi predict failed:\n${pred.stderr}`);
+  const lines: PredictLine[] = pred.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const expected = (p: string) => lines.filter((l) => resolve(ROOT, l.path) === p);
+  assert.equal(expected(face).length, 1);
+  assert.equal(expected(SAMPLE1).length, 3);
+
+  const { chromium } = await import('playwright-core');
+  const demo = await startDemo();
+  const profile = mkdtempSync(join(tmpdir(), 'poi-chromium-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
+    viewport: { width: 1280, height: 900 },
+  });
+  const errors: string[] = [];
+  const foreign: string[] = [];
+  try {
+    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    page.on('pageerror', (e) => errors.push(e.message));
+    // offline proof: any request that is not to the demo server fails the test
+    await page.route('**/*', (route) => {
+      const u = route.request().url();
+      if (u.startsWith(demo.url) || u.startsWith('blob:') || u.startsWith('data:')) return route.continue();
+      foreign.push(u);
+      return route.abort();
+    });
+    await page.goto(demo.url);
+    const settled = '#status[data-state="ready"], #status[data-state="done"], #status[data-state="error"]';
+    await page.waitForSelector(settled, { timeout: 60_000 });
+    assert.equal(await page.getAttribute('#status', 'data-state'), 'ready', `page failed to load: ${await page.textContent('#status')}`);
+    const backend = await page.getAttribute('body', 'data-backend');
+
+    const upload = async (file: string): Promise<PageFace[]> => {
+      await page.setInputFiles('#file', file);
+      const name = file.split('/').pop()!;
+      await page.waitForSelector(`#faces[data-source="${name}"], #status[data-state="error"]`, { timeout: 60_000 });
+      assert.equal(await page.getAttribute('#status', 'data-state'), 'done', `page error: ${await page.textContent('#status')}`);
+      return page.$$eval('#faces .face', (els) =>
+        els.map((e) => {
+          const d = (e as HTMLElement).dataset;
+          return { box: JSON.parse(d.box!), emotions: JSON.parse(d.emotions!), confidence: Number(d.confidence), emotion: d.emotion!, level: d.level! };
+        }),
+      );
+    };
+    const compare = (shown: PageFace[], want: PredictLine[], tol: number, what: string): number => {
+      assert.equal(shown.length, want.length, `${what}: ${shown.length} faces on the page, ${want.length} from poi predict`);
+      let worst = 0;
+      for (const w of want) {
+        const [wx, wy] = centre(w.box);
+        const s = shown.reduce((a, b) => (Math.hypot(centre(a.box)[0] - wx, centre(a.box)[1] - wy) <= Math.hypot(centre(b.box)[0] - wx, centre(b.box)[1] - wy) ? a : b));
+        assert.ok(Math.hypot(centre(s.box)[0] - wx, centre(s.box)[1] - wy) < 0.1 * w.box.width, `${what}: no face on the page near ${JSON.stringify(w.box)}`);
+        assert.deepEqual(Object.keys(s.emotions), Object.keys(w.emotions), `${what}: classes differ`);
+        for (const [c, p] of Object.entries(w.emotions)) {
+          const diff = Math.abs(s.emotions[c] - p);
+          worst = Math.max(worst, diff);
+          assert.ok(diff <= tol, `${what}: ${c} ${s.emotions[c]} on the page vs ${p} from poi predict (tolerance ${tol}, backend ${backend})`);
+        }
+        assert.ok(Math.abs(s.confidence - w.confidence) <= tol, `${what}: confidence ${s.confidence} vs ${w.confidence}`);
+      }
+      return worst;
+    };
+
+    const one = await upload(face);
+    const worstOne = compare(one, expected(face), STRICT, 'one-face.png');
+    const sum = Object.values(one[0].emotions).reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(sum - 1) < 1e-4, 'the distribution sums to 1');
+    const bars = await page.$$eval('#faces .face:first-child .bars li', (els) => els.length);
+    assert.equal(bars, 8, 'one bar per class');
+    assert.match((await page.textContent('#faces .face .sentence'))!, /^(clear|probably|ambiguous|unsure)/);
+
+    const three = await upload(SAMPLE1);
+    const worstPhoto = compare(three, expected(SAMPLE1), PHOTO, 'sample1.jpg');
+
+    // explanations: PIN's regions per face, then the screenshot shows them
+    await page.check('#explain');
+    await page.waitForSelector('#faces .face .explain .region', { timeout: 30_000 });
+    assert.equal(await page.$$eval('#faces .face:first-child .region', (els) => els.length), 4);
+    const artifacts = join(ROOT, 'artifacts');
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, 'web-demo.png'), fullPage: true });
+    assert.deepEqual(errors, [], 'no page errors');
+    assert.deepEqual(foreign, [], 'no request leaves the demo server');
+    console.log(`# web e2e: backend ${backend}; worst |Δp| ${worstOne.toExponential(1)} (png), ${worstPhoto.toFixed(3)} (sample1.jpg); screenshot artifacts/web-demo.png`);
+  } finally {
+    await ctx.close();
+    demo.proc.kill('SIGTERM');
+    rmSync(profile, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
+  }
+});
