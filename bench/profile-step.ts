@@ -18,6 +18,7 @@ const { values: v } = parseArgs({
     steps: { type: 'string', default: '3' },
     resnet: { type: 'boolean', default: false },
     backend: { type: 'string' },
+    shapes: { type: 'boolean', default: false },
   },
 });
 const B = Number(v.batch);
@@ -54,10 +55,15 @@ for (const k of tf.getKernelsForBackend(bname)) {
       return f(args);
     } finally {
       depth--;
-      const e = times.get(k.kernelName) ?? { ms: 0, calls: 0 };
+      // --shapes: one row per kernel and input shapes
+      const a = args as unknown as { inputs: Record<string, tf.TensorInfo | null> };
+      const label = v.shapes
+        ? `${k.kernelName} ${Object.values(a.inputs).map((t) => (t ? `[${t.shape}]` : '-')).join(' ')}`
+        : k.kernelName;
+      const e = times.get(label) ?? { ms: 0, calls: 0 };
       e.ms += performance.now() - t0;
       e.calls++;
-      times.set(k.kernelName, e);
+      times.set(label, e);
     }
   }) as tf.KernelFunc;
 }

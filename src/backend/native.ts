@@ -15,7 +15,8 @@
  * Loading: the addon is optional. loadNative() returns null (silently) when native/build has no
  * addon (not built: no oneDNN, no compiler, not Linux) or when POI_NATIVE=0; loadError() says why.
  * oneDNN's Debian build runs on OpenMP: its thread count is set to the wasm thread count
- * (POI_THREADS / --threads / all cores), so both paths use the same cores.
+ * (POI_THREADS / --threads / all cores), so both paths use the same cores, and its threads sleep
+ * between calls (OMP_WAIT_POLICY=PASSIVE unless set) instead of spinning against the wasm pool.
  */
 import * as tf from '../tf.js';
 import { createRequire } from 'node:module';
@@ -67,6 +68,9 @@ export function loadNative(): NativeAddon | null {
     whyNot = 'not built (npm run build:native; needs libdnnl-dev and a C++ compiler)';
     return null;
   }
+  // OpenMP threads that spin-wait between oneDNN calls steal the cores from the wasm thread pool
+  // running the kernels in between (measured: 2-5x slower steps). libgomp reads this when it loads.
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   try {
     addon = require(p) as NativeAddon;
   } catch (e) {
@@ -282,8 +286,9 @@ function maxPoolGrad(nat: NativeAddon): Fn {
   };
 }
 
-/** Below this many output elements an elementwise op stays on the stock wasm kernel. */
-const BINARY_MIN = 4096;
+/** Below this many output elements an elementwise op stays on the stock wasm kernel (small ones too are
+ * faster natively: the stock broadcasting path costs ~1 ms per call even for [64, 8]). */
+const BINARY_MIN = 1;
 
 /**
  * Output dims and per-input element strides (0 = broadcast) collapsed to at most 4 dims, or null.
