@@ -16,6 +16,8 @@ struct Geom {
   explicit Geom(const Params& p)
       : N(p.i(4)), H(p.i(5)), W(p.i(6)), Ci(p.i(7)), kh(p.i(8)), kw(p.i(9)), Co(p.i(10)), sh(p.i(11)),
         sw(p.i(12)), dh(p.i(13)), dw(p.i(14)), pt(p.i(15)), pl(p.i(16)), oh(p.i(17)), ow(p.i(18)) {}
+  // Bottom/right padding that makes oneDNN's output size come out as tfjs'; negative when the last
+  // rows/columns are never reached (e.g. a 1x1 stride-2 conv on an even size), which oneDNN accepts.
   int64_t pb() const { return (oh - 1) * sh + (kh - 1) * dh + 1 - H - pt; }
   int64_t pr() const { return (ow - 1) * sw + (kw - 1) * dw + 1 - W - pl; }
   memory::desc src() const { return {{N, Ci, H, W}, dt::f32, tag::nhwc}; }
@@ -85,9 +87,6 @@ std::unordered_map<std::string, std::unique_ptr<FwdEntry>> fwdCache;
 std::unordered_map<std::string, std::unique_ptr<BwdDataEntry>> bwdDataCache;
 std::unordered_map<std::string, std::unique_ptr<BwdWeightsEntry>> bwdWeightsCache;
 
-void checkPads(const Geom& g) {
-  if (g.pb() < 0 || g.pr() < 0) throw std::runtime_error("negative right/bottom padding (handled in JS)");
-}
 
 }  // namespace
 
@@ -98,7 +97,6 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
     Params p(info[1]);
     if (!heap || !p.ok || p.n < 21) throw std::runtime_error("bad arguments");
     Geom g(p);
-    checkPads(g);
     const bool withBias = p.i(2) >= 0;
     const int act = static_cast<int>(p.i(19));
     const float alpha = p.f(20);
@@ -131,7 +129,6 @@ Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
     Params p(info[1]);
     if (!heap || !p.ok || p.n < 19) throw std::runtime_error("bad arguments");
     Geom g(p);
-    checkPads(g);
     std::string k = g.k();
     auto it = bwdDataCache.find(k);
     if (it == bwdDataCache.end()) {
@@ -162,7 +159,6 @@ Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info) {
     Params p(info[1]);
     if (!heap || !p.ok || p.n < 19) throw std::runtime_error("bad arguments");
     Geom g(p);
-    checkPads(g);
     std::string k = g.k();
     auto it = bwdWeightsCache.find(k);
     if (it == bwdWeightsCache.end()) {

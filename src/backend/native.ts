@@ -133,6 +133,32 @@ function wrap(stock: tf.KernelConfig, fn: Fn): tf.KernelConfig {
   });
 }
 
+const warned = new Set<string>();
+/**
+ * Runs a native call that fills `out`; if oneDNN refuses the case (no implementation for some
+ * geometry), frees `out`, warns once per kernel and returns the fallback's result instead.
+ */
+function exec(
+  b: WasmBackendLike,
+  out: tf.TensorInfo,
+  call: () => void,
+  fallback: () => tf.TensorInfo | tf.TensorInfo[],
+): tf.TensorInfo | tf.TensorInfo[] {
+  try {
+    call();
+    return out;
+  } catch (e) {
+    b.disposeData(out.dataId);
+    const msg = (e as Error).message;
+    const kernel = msg.split(':')[0];
+    if (!warned.has(kernel)) {
+      warned.add(kernel);
+      process.emitWarning(`${msg}; using the wasm kernel for this case`);
+    }
+    return fallback();
+  }
+}
+
 const ACT: Record<string, number> = { linear: 0, relu: 1, relu6: 2, elu: 3, leakyrelu: 4, sigmoid: 5 };
 
 function nhwc(df: unknown): boolean {
@@ -160,7 +186,8 @@ function geometry(c: tf.backend_util.Conv2DInfo): number[] | null {
   const { top, left } = c.padInfo;
   const pb = (oh - 1) * sh + (kh - 1) * dh + 1 - h - top;
   const pr = (ow - 1) * sw + (kw - 1) * dw + 1 - w - left;
-  if (top < 0 || left < 0 || pb < 0 || pr < 0) return null;
+  // pb/pr < 0: trailing rows/columns the window never reaches (oneDNN accepts negative right padding)
+  if (top < 0 || left < 0 || pb < -sh * 4 || pr < -sw * 4) return null;
   if (n * h * w * ci * co * oh * ow === 0) return null;
   return [n, h, w, ci, kh, kw, co, sh, sw, dh, dw, top, left, oh, ow];
 }
@@ -183,8 +210,7 @@ function conv2d(nat: NativeAddon, fused: boolean): Fn {
     const out = b.makeOutput(info.outShape, 'float32');
     const biasOff = bias != null ? off(b, bias) : -1;
     const alpha = (a.leakyreluAlpha as number | undefined) ?? 0.2;
-    nat.conv2dForward(heap(b), params(off(b, x), off(b, filter), biasOff, off(b, out), ...g, ACT[activation], alpha));
-    return out;
+    return exec(b, out, () => nat.conv2dForward(heap(b), params(off(b, x), off(b, filter), biasOff, off(b, out), ...g, ACT[activation], alpha)), fallback);
   };
 }
 
@@ -199,8 +225,7 @@ function conv2dBackpropInput(nat: NativeAddon): Fn {
     if (g == null || !tf.util.arraysEqual(dy.shape, info.outShape)) return fallback();
     const b = backend as WasmBackendLike;
     const out = b.makeOutput(inShape, 'float32');
-    nat.conv2dBackwardData(heap(b), params(off(b, dy), off(b, filter), off(b, out), -1, ...g));
-    return out;
+    return exec(b, out, () => nat.conv2dBackwardData(heap(b), params(off(b, dy), off(b, filter), off(b, out), -1, ...g)), fallback);
   };
 }
 
@@ -215,8 +240,7 @@ function conv2dBackpropFilter(nat: NativeAddon): Fn {
     if (g == null || !tf.util.arraysEqual(dy.shape, info.outShape)) return fallback();
     const b = backend as WasmBackendLike;
     const out = b.makeOutput(fShape, 'float32');
-    nat.conv2dBackwardWeights(heap(b), params(off(b, x), off(b, dy), off(b, out), -1, ...g));
-    return out;
+    return exec(b, out, () => nat.conv2dBackwardWeights(heap(b), params(off(b, x), off(b, dy), off(b, out), -1, ...g)), fallback);
   };
 }
 
@@ -252,11 +276,10 @@ function matMul(nat: NativeAddon, fused: boolean): Fn {
     const back = backend as WasmBackendLike;
     const out = back.makeOutput([...outer, m, n], 'float32');
     const alpha = (at.leakyreluAlpha as number | undefined) ?? 0.2;
-    nat.matMul(
-      heap(back),
-      params(off(back, a), off(back, bm), bias != null ? off(back, bias) : -1, off(back, out), batchA, batchB, m, k, n, +ta, +tb, ACT[activation], alpha),
-    );
-    return out;
+    const biasOff = bias != null ? off(back, bias) : -1;
+    return exec(back, out, () =>
+      nat.matMul(heap(back), params(off(back, a), off(back, bm), biasOff, off(back, out), batchA, batchB, m, k, n, +ta, +tb, ACT[activation], alpha)),
+    fallback);
   };
 }
 
@@ -277,12 +300,9 @@ function maxPoolGrad(nat: NativeAddon): Fn {
     const b = backend as WasmBackendLike;
     const out = b.makeOutput(input.shape, 'float32');
     const [n, h, w, c] = input.shape;
-    nat.maxPoolGrad(
-      heap(b),
-      params(off(b, input), off(b, dy), off(b, out), n, h, w, c, info.outHeight, info.outWidth, info.strideHeight, info.strideWidth,
-        info.effectiveFilterHeight, info.effectiveFilterWidth, info.padInfo.top, info.padInfo.left),
-    );
-    return out;
+    const p = params(off(b, input), off(b, dy), off(b, out), n, h, w, c, info.outHeight, info.outWidth, info.strideHeight,
+      info.strideWidth, info.effectiveFilterHeight, info.effectiveFilterWidth, info.padInfo.top, info.padInfo.left);
+    return exec(b, out, () => nat.maxPoolGrad(heap(b), p), fallback);
   };
 }
 
@@ -348,8 +368,8 @@ function binary(nat: NativeAddon, op: number): Fn {
     if (size(outShape) < BINARY_MIN) return fallback();
     const back = backend as WasmBackendLike;
     const out = back.makeOutput(outShape, 'float32');
-    nat.binary(heap(back), params(off(back, a), off(back, bb), off(back, out), op, ...c.dims, ...c.sa, ...c.sb));
-    return out;
+    const p = params(off(back, a), off(back, bb), off(back, out), op, ...c.dims, ...c.sa, ...c.sb);
+    return exec(back, out, () => nat.binary(heap(back), p), fallback);
   };
 }
 
