@@ -80,6 +80,11 @@ export async function initBackend(opts: BackendOptions = {}): Promise<string> {
   return label(name);
 }
 
+/** The active backend's name as initBackend reports it ('wasm+native' with the native kernels). */
+export function backendLabel(): string {
+  return label(tf.getBackend());
+}
+
 function label(name: string): string {
   return name === 'wasm' && nativeActive() ? 'wasm+native' : name;
 }
