@@ -80,7 +80,7 @@ async function compare(what: string, fn: () => tf.Tensor | tf.Tensor[], tol = 1e
 
 before(async () => {
   await import('@tensorflow/tfjs-backend-cpu');
-  await setupWasm({ threads: 2 });
+  await setupWasm({ threads: 2, native: false }); // poi's wasm kernels themselves (test/native.test.ts covers the native ones)
   assert.ok(await tf.setBackend('wasm'));
   await tf.ready();
 });

@@ -6,6 +6,7 @@
  */
 import * as tf from '../tf.js';
 import { createRequire } from 'node:module';
+import { nativeActive } from './native.js';
 
 export type BackendName = 'wasm' | 'cpu' | 'tensorflow' | string;
 
@@ -33,10 +34,13 @@ async function initWasm(threads?: number): Promise<void> {
   await wasm.setupWasm({ threads });
 }
 
-/** Initialise the tensor backend once per process and return its name. */
+/**
+ * Initialise the tensor backend once per process and return its name: the tfjs backend name, with
+ * '+native' appended when poi's native oneDNN kernels run under the wasm backend ('wasm+native').
+ */
 export async function initBackend(opts: BackendOptions = {}): Promise<string> {
   const wanted = opts.backend ?? process.env.POI_BACKEND ?? 'auto';
-  if (initialised && (wanted === 'auto' || wanted === initialised)) return initialised;
+  if (initialised && (wanted === 'auto' || wanted === initialised)) return label(initialised);
   const envThreads = process.env.POI_THREADS ? Number(process.env.POI_THREADS) : undefined;
   const threads = opts.threads ?? envThreads;
   let name: string;
@@ -73,5 +77,14 @@ export async function initBackend(opts: BackendOptions = {}): Promise<string> {
   // tfjs-backend-cpu greets Node users with an advert for tfjs-node on first use; poi chose cpu on purpose
   if (name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
   initialised = name;
-  return name;
+  return label(name);
+}
+
+/** The active backend's name as initBackend reports it ('wasm+native' with the native kernels). */
+export function backendLabel(): string {
+  return label(tf.getBackend());
+}
+
+function label(name: string): string {
+  return name === 'wasm' && nativeActive() ? 'wasm+native' : name;
 }

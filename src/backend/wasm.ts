@@ -9,7 +9,9 @@
  *    initialises. With 1 thread the plain SIMD build is used (WASM_HAS_MULTITHREAD_SUPPORT is set
  *    false), otherwise the threaded SIMD build;
  *  - checks that tfjs gradients are registered and installs a tile-free FusedBatchNorm gradient;
- *  - registers poi's training kernels for 'wasm' (kernels/index.ts).
+ *  - registers poi's training kernels for 'wasm' (kernels/index.ts);
+ *  - registers the native oneDNN kernels on top when the addon is built (native.ts), unless
+ *    opts.native is false or POI_NATIVE=0.
  *
  * Threads. Stock tfjs-backend-wasm reports WASM_HAS_MULTITHREAD_SUPPORT = false under Node and
  * caps the pool at half the logical cores. patches/@tensorflow+tfjs-backend-wasm+4.22.0.patch
@@ -26,6 +28,8 @@ export { ensureGradients } from './kernels/index.js';
 
 export interface WasmSetup {
   threads?: number;
+  /** Register poi's native (oneDNN) kernels when the addon is built (default true; POI_NATIVE=0 disables). */
+  native?: boolean;
 }
 
 type WasmModule = typeof import('@tensorflow/tfjs-backend-wasm');
@@ -65,6 +69,10 @@ export async function setupWasm(opts: WasmSetup = {}): Promise<void> {
   }
   await ensureGradients();
   registerWasmTrainingKernels();
+  if (opts.native !== false) {
+    const { registerNativeKernels } = await import('./native.js');
+    registerNativeKernels(threads);
+  }
 }
 
 /** Threads the initialised wasm backend actually uses (-1 before it has initialised). */

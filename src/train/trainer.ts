@@ -20,6 +20,7 @@ import type { PoiConfig } from '../model/config.js';
 import { readCheckpoint, saveModel, writeCheckpoint, type TensorMap } from '../model/io.js';
 import { applyBnUpdates, type Ctx, discardBnUpdates } from '../model/params.js';
 import { PoiModel } from '../model/poi.js';
+import { backendLabel } from '../backend/index.js';
 import { evaluate, type EvalReport } from '../eval/metrics.js';
 import { predictSet } from '../eval/predict.js';
 import { Progress } from '../util/progress.js';
@@ -163,7 +164,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   log(
     `model: ${config.model.method}, ${(model.params.numParams() / 1e6).toFixed(2)}M parameters, ` +
       `TRN ${(f.trn / 1e6).toFixed(0)} MFLOP/image${f.pin ? `, PIN ${(f.pin / 1e6).toFixed(0)} MFLOP/image` : ''}; ` +
-      `${data.train.labels.length} training images, ${steps} steps/epoch, backend ${tf.getBackend()}`,
+      `${data.train.labels.length} training images, ${steps} steps/epoch, backend ${backendLabel()}`,
   );
 
   /** Save the position to resume from: mid-epoch by default, or the start of the next epoch. */

@@ -1,0 +1,138 @@
+/**
+ * `npm run bench:native`: training and inference images/s of poi's networks on the pure wasm path
+ * and with the native oneDNN kernels (wasm+native), in one process, switching the native kernels
+ * off and on between measurements; then, where Debian's python3-torch is installed, the same CE
+ * networks in PyTorch (bench/torch_reference.py) at the same batch and thread count. Ratios are
+ * what to read: the machine is shared and absolute numbers move between runs.
+ *
+ *   node dist/bench/native-bench.js [--steps 4] [--only poi,ce,resnet18] [--no-torch]
+ *
+ * A training step here is forward + loss + gradients + an SGD update, as in the PyTorch script.
+ */
+import { parseArgs } from 'node:util';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as tf from '../src/tf.js';
+import { initBackend } from '../src/backend/index.js';
+import { defaultWasmThreads } from '../src/backend/wasm.js';
+import { loadError, nativeActive, nativeInfo, setNativeEnabled } from '../src/backend/native.js';
+import { mergeConfig, presetConfig, type PoiConfigOverrides } from '../src/model/config.js';
+import { PoiModel } from '../src/model/poi.js';
+import { applyBnUpdates, type Ctx } from '../src/model/params.js';
+
+const { values: v } = parseArgs({
+  options: {
+    steps: { type: 'string', default: '4' },
+    only: { type: 'string' },
+    'no-torch': { type: 'boolean', default: false },
+  },
+});
+const STEPS = Number(v.steps);
+const classes = ['neutral', 'happiness', 'surprise', 'sadness', 'anger', 'disgust', 'fear', 'contempt'];
+const RESNET18: PoiConfigOverrides = { model: { trn: { kind: 'resnet', widths: [64, 128, 256, 512], depths: [2, 2, 2, 2], dropout: 0 } } };
+
+interface Row {
+  id: string;
+  label: string;
+  preset: string;
+  over: PoiConfigOverrides;
+  batch: number;
+  steps: number;
+  /** Network name in torch_reference.py, for the CE rows it mirrors. */
+  torch?: string;
+}
+const ROWS: Row[] = [
+  { id: 'poi', label: 'POI default (PIN + TRN vgg 32-256)', preset: 'poi', over: {}, batch: 64, steps: STEPS },
+  { id: 'ce', label: 'TRN alone, CE (vgg 32-256)', preset: 'ce', over: {}, batch: 64, steps: STEPS, torch: 'vgg' },
+  // batch 32: at 64 a ResNet-18 step outgrows the 4 GB wasm32 heap
+  { id: 'resnet18', label: 'ResNet-18 64-512, CE (batch 32)', preset: 'ce', over: RESNET18, batch: 32, steps: Math.max(2, Math.ceil(STEPS / 2)), torch: 'resnet18' },
+];
+
+const backend = await initBackend({ backend: 'wasm' });
+const threads = defaultWasmThreads();
+if (!nativeActive()) {
+  console.log(`native kernels unavailable (${loadError()}); nothing to compare. Build them: npm run build:native`);
+  process.exit(0);
+}
+console.log(`${backend}, ${threads} thread(s), oneDNN ${nativeInfo()?.onednn}, ${new Date().toISOString()}`);
+
+function measure(m: PoiModel, batch: number, steps: number): { train: number; infer: number } {
+  const { height: h, width: w, channels: c } = m.config.input;
+  const x = tf.randomNormal([batch, h, w, c]) as tf.Tensor4D;
+  const y = tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 8), 'int32');
+  const opt = tf.train.sgd(1e-4);
+  const step = () => {
+    const ctx: Ctx = { training: true, bnUpdates: [], seed: 1 };
+    const { value, grads } = tf.variableGrads(() => m.loss({ x, labels: y }, 5, ctx).total);
+    opt.applyGradients(grads);
+    value.dataSync();
+    tf.dispose([value, ...Object.values(grads)]);
+    applyBnUpdates(ctx.bnUpdates);
+  };
+  step();
+  let t0 = performance.now();
+  for (let i = 0; i < steps; i++) step();
+  const train = (steps * batch) / ((performance.now() - t0) / 1000);
+  const infer = () => {
+    const p = m.predict(x);
+    p.probs.dataSync();
+    tf.dispose([p.probs, p.confidence]);
+  };
+  infer();
+  t0 = performance.now();
+  for (let i = 0; i < steps; i++) infer();
+  const inf = (steps * batch) / ((performance.now() - t0) / 1000);
+  opt.dispose();
+  tf.dispose([x, y]);
+  return { train, infer: inf };
+}
+
+const only = v.only?.split(',');
+const rows = ROWS.filter((r) => !only || only.includes(r.id));
+const results: Array<{ row: Row; wasm: { train: number; infer: number }; native: { train: number; infer: number } }> = [];
+const f1 = (n: number) => n.toFixed(1).padStart(8);
+const f2 = (n: number) => `${n.toFixed(2)}x`.padStart(7);
+console.log(`\n${'network'.padEnd(36)} ${'batch'.padStart(5)} | ${'train img/s: wasm'.padStart(17)} ${'native'.padStart(8)} ${'ratio'.padStart(7)} | ${'infer img/s: wasm'.padStart(17)} ${'native'.padStart(8)} ${'ratio'.padStart(7)}`);
+for (const row of rows) {
+  const cfg = mergeConfig(presetConfig(row.preset), row.over);
+  const m = new PoiModel(cfg.model, classes, 1);
+  setNativeEnabled(false);
+  const wasm = measure(m, row.batch, row.steps);
+  setNativeEnabled(true);
+  const native = measure(m, row.batch, row.steps);
+  m.dispose();
+  results.push({ row, wasm, native });
+  console.log(
+    `${row.label.padEnd(36)} ${String(row.batch).padStart(5)} | ${f1(wasm.train).padStart(17)} ${f1(native.train)} ${f2(native.train / wasm.train)} | ${f1(wasm.infer).padStart(17)} ${f1(native.infer)} ${f2(native.infer / wasm.infer)}`,
+  );
+}
+
+// ---------------------------------------------------------------- PyTorch reference
+const torchRows = results.filter((r) => r.row.torch != null);
+const script = fileURLToPath(new URL('../../bench/torch_reference.py', import.meta.url));
+const python = '/usr/bin/python3'; // Debian's python (python3-torch), not a pyenv one on PATH
+if (v['no-torch'] || torchRows.length === 0) process.exit(0);
+if (!existsSync(python) || !existsSync(script)) {
+  console.log(`\nPyTorch reference skipped: ${existsSync(python) ? script : python} not found`);
+  process.exit(0);
+}
+const r = spawnSync(
+  python,
+  [script, '--threads', String(threads), '--steps', String(STEPS), '--only', torchRows.map((t) => t.row.torch).join(',')],
+  { encoding: 'utf8', timeout: 600_000 },
+);
+const lines = (r.stdout ?? '').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+if (lines.length === 0 || lines[0].error != null) {
+  console.log(`\nPyTorch reference skipped: ${String(lines[0]?.error ?? (r.stderr || 'no output').split('\n')[0])} (apt-get install python3-torch)`);
+  process.exit(0);
+}
+console.log(`\nPyTorch ${String(lines[0].torch)} CPU, ${String(lines[0].threads)} thread(s), same batch (measured after the rows above):`);
+console.log(`${'network'.padEnd(36)} | ${'train img/s: torch'.padStart(18)} ${'native/torch'.padStart(12)} ${'wasm/torch'.padStart(10)} | ${'infer: torch'.padStart(12)} ${'native/torch'.padStart(12)}`);
+for (const { row, wasm, native } of torchRows) {
+  const t = lines.find((l) => l.net === row.torch) as { train: number; infer: number } | undefined;
+  if (!t) continue;
+  console.log(
+    `${row.label.padEnd(36)} | ${f1(t.train).padStart(18)} ${f2(native.train / t.train).padStart(12)} ${f2(wasm.train / t.train).padStart(10)} | ${f1(t.infer).padStart(12)} ${f2(native.infer / t.infer).padStart(12)}`,
+  );
+}
