@@ -18,7 +18,20 @@ const skip = (why) => {
 
 if (process.env.POI_NATIVE === '0') skip('POI_NATIVE=0');
 if (process.platform !== 'linux') skip(`${process.platform} is not supported yet`);
-const header = ['/usr/include/dnnl.hpp', '/usr/include/oneapi/dnnl/dnnl.hpp', '/usr/local/include/dnnl.hpp'].find((p) => existsSync(p));
+const findHeader = () => ['/usr/include/dnnl.hpp', '/usr/include/oneapi/dnnl/dnnl.hpp', '/usr/local/include/dnnl.hpp'].find((p) => existsSync(p));
+let header = findHeader();
+// Where apt exists and we may use it (root, as in containers and CI), install oneDNN ourselves so the
+// README's one install command gives the fast path; POI_NO_APT=1 opts out.
+if (!header && process.env.POI_NO_APT !== '1' && process.getuid?.() === 0 && spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status === 0) {
+  console.log('poi: installing oneDNN (apt-get install libdnnl-dev) for the native training kernels; POI_NO_APT=1 skips this');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const install = () => spawnSync('apt-get', ['install', '-y', '-qq', 'libdnnl-dev'], { stdio: 'ignore', env }).status === 0;
+  if (!install()) {
+    spawnSync('apt-get', ['update', '-qq'], { stdio: 'ignore', env });
+    install();
+  }
+  header = findHeader();
+}
 if (!header) skip('oneDNN headers not found: apt-get install libdnnl-dev');
 const cxx = spawnSync(process.env.CXX ?? 'g++', ['--version'], { stdio: 'ignore' });
 if (cxx.status !== 0) skip('no C++ compiler (g++)');
