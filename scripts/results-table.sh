@@ -9,13 +9,14 @@ runs=${2:-runs}
 shift 2 2>/dev/null || shift $#
 rows=("$@")
 if [ ${#rows[@]} -eq 0 ]; then
-  rows=(poi:0.3 ce:0.3 poi-no-prior poi-no-mutual poi-no-uncertainty ld poi ce poi:0.1 ce:0.1 poi:0.2 ce:0.2)
+  rows=(poi:0.3 ce:0.3 poi-no-prior configs/poi-vgg-1222.json poi-no-mutual ld poi-no-uncertainty ce:0.1 ce:0.2 poi:0.1 poi:0.2 poi ce)
 fi
 mkdir -p "$runs"
 train_row() {
   local row=$1 preset=${1%%:*} noise= name
   [[ $row == *:* ]] && noise=${row#*:}
-  name="ferplus-e3-$preset${noise:+-n${noise#0.}0}"
+  # a row is a preset or a config file (configs/x.json → run name x), with an optional :noise rate
+  name="ferplus-e3-$(basename "$preset" .json)${noise:+-n${noise#0.}0}"
   local resume=()
   [ -f "$runs/$name/config.json" ] && resume=(--resume)
   POI_THREADS=1 node bin/poi.js train --config "$preset" --data "$data" --out "$runs/$name" --epochs 3 --seed 1 \
