@@ -52,7 +52,10 @@ export interface RecognizerOptions extends DetectorOptions {
    * CPU), 'tfjs', or 'auto' (default: onnx when onnxruntime-node loads, else tfjs).
    */
   runtime?: 'auto' | 'onnx' | 'tfjs';
-  /** Photos are shrunk so their longer side is at most this many pixels before detection (default 1280). */
+  /**
+   * Photos are shrunk so their longer side is at most this many pixels before detection (default
+   * DEFAULT_MAX_SIDE, 1280; the shrink is src/face/resize.ts, the same code as the browser demo's).
+   */
   maxSide?: number;
 }
 

@@ -11,7 +11,7 @@ import type { PoiModel } from '../../src/model/poi.js';
 import { alignFace, normalise, placeRegion, type Point, type RawImage } from '../../src/face/align.js';
 import { describeUncertainty, type Description } from '../../src/ui/describe.js';
 import { AU_NAMES, type Au } from '../../src/model/prior.js';
-import { resizeLanczos3 } from './resize.js';
+import { DEFAULT_MAX_SIDE, shrinkToFit } from '../../src/face/resize.js';
 
 /** Where the demo server puts things, relative to the page. */
 export const PATHS = { poiModel: 'models/poi/', faceApi: 'models/face-api/', wasm: 'wasm/' };
@@ -135,13 +135,13 @@ export interface RecognizeOptions {
   maxFaces: number;
   /**
    * Photos are shrunk so their longer side is at most this before detection and alignment: the same
-   * default as Node's decodePhoto (src/face/image.ts), so both see the same picture.
+   * default and the same shrink code as Node's decodePhoto (src/face/resize.ts), so both see the same pixels.
    */
   maxSide: number;
   explain: boolean;
 }
 
-export const DEFAULT_RECOGNIZE: RecognizeOptions = { minScore: 0.5, maxFaces: 100, maxSide: 1280, explain: false };
+export const DEFAULT_RECOGNIZE: RecognizeOptions = { minScore: 0.5, maxFaces: 100, maxSide: DEFAULT_MAX_SIDE, explain: false };
 
 function named(classes: string[], row: ArrayLike<number>): Record<string, number> {
   const o: Record<string, number> = {};
@@ -150,8 +150,8 @@ function named(classes: string[], row: ArrayLike<number>): Record<string, number
 }
 
 /**
- * The photo as poi's RawImage (RGB), shrunk to fit maxSide like Node's decodePhoto (same size rounding,
- * same Lanczos-3 filter: resize.ts); `scale` maps its pixels back to the photo's (photo = image * scale).
+ * The photo as poi's RawImage (RGB), shrunk to fit maxSide by the code Node's decodePhoto uses
+ * (src/face/resize.ts); `scale` maps its pixels back to the photo's (photo = image * scale).
  */
 export function photoPixels(photo: HTMLCanvasElement, maxSide: number): { image: RawImage; scale: number } {
   const ctx = photo.getContext('2d', { willReadFrequently: true });
@@ -164,15 +164,7 @@ export function photoPixels(photo: HTMLCanvasElement, maxSide: number): { image:
     rgb[i * 3 + 1] = d.data[i * 4 + 1];
     rgb[i * 3 + 2] = d.data[i * 4 + 2];
   }
-  let image: RawImage = { data: rgb, width: d.width, height: d.height, channels: 3 };
-  const f = maxSide / Math.max(d.width, d.height);
-  if (f < 1) {
-    // sharp's fit 'inside': the longer side becomes maxSide, the other is rounded
-    const w = d.width >= d.height ? maxSide : Math.max(1, Math.round(d.width * f));
-    const h = d.width >= d.height ? Math.max(1, Math.round(d.height * f)) : maxSide;
-    image = resizeLanczos3(image, w, h);
-  }
-  return { image, scale: photo.width / image.width };
+  return shrinkToFit({ data: rgb, width: d.width, height: d.height, channels: 3 }, maxSide);
 }
 
 /**
