@@ -17,6 +17,7 @@ import {
   type Point,
 } from '../src/face/align.js';
 import { DEFAULT_MAX_SIDE, boxShrink, fitInside, resizeLanczos3, shrinkToFit } from '../src/face/resize.js';
+import { emotionFields, round4 } from '../src/infer/result.js';
 import { expandInputs, globToRegExp } from '../src/util/glob.js';
 import { firstFilePart, multipartBoundary } from '../src/server/multipart.js';
 import { Limiter, QueueFullError } from '../src/server/limiter.js';
@@ -133,6 +134,21 @@ test('shrinkToFit: flat stays flat, geometry is kept (a dot lands where it shoul
   assert.equal(shrinkToFit(small, 5).image, small);
   // the Lanczos step alone on a factor < 2 keeps a flat image flat too (weights sum to 1)
   assert.ok(resizeLanczos3(flat, 1500, 750).data.every((v) => v === 77));
+});
+
+test('emotionFields: face i of a batch, top class, confidence and uncertainty, rounded or not', () => {
+  const classes = ['a', 'b', 'c'];
+  const probs = Float32Array.from([0.2, 0.5, 0.3, 0.123456, 0.123456, 0.753088]);
+  const conf = Float32Array.from([0.9, 0.61234567]);
+  const f = emotionFields(classes, probs, conf, 1, round4);
+  assert.deepEqual(f, { emotions: { a: 0.1235, b: 0.1235, c: 0.7531 }, emotion: 'c', probability: 0.7531, confidence: 0.6123, uncertainty: 0.3877 });
+  const raw = emotionFields(classes, probs, conf, 0);
+  assert.equal(raw.emotion, 'b');
+  assert.equal(raw.probability, probs[1]);
+  assert.equal(raw.uncertainty, 1 - conf[0]);
+  // a tie goes to the first class
+  assert.equal(emotionFields(classes, [0.4, 0.4, 0.2], [0.5], 0).emotion, 'a');
+  assert.throws(() => emotionFields(classes, probs, conf, 2), /face 2/);
 });
 
 test('globToRegExp: *, **, ?, classes, alternatives', () => {

@@ -12,6 +12,7 @@ import { alignFace, normalise, placeRegion, type Point, type RawImage } from '..
 import { describeUncertainty, type Description } from '../../src/ui/describe.js';
 import { AU_NAMES, type Au } from '../../src/model/prior.js';
 import { DEFAULT_MAX_SIDE, shrinkToFit } from '../../src/face/resize.js';
+import { distribution, emotionFields } from '../../src/infer/result.js';
 
 /** Where the demo server puts things, relative to the page. */
 export const PATHS = { poiModel: 'models/poi/', faceApi: 'models/face-api/', wasm: 'wasm/' };
@@ -143,12 +144,6 @@ export interface RecognizeOptions {
 
 export const DEFAULT_RECOGNIZE: RecognizeOptions = { minScore: 0.5, maxFaces: 100, maxSide: DEFAULT_MAX_SIDE, explain: false };
 
-function named(classes: string[], row: ArrayLike<number>): Record<string, number> {
-  const o: Record<string, number> = {};
-  classes.forEach((c, i) => (o[c] = row[i]));
-  return o;
-}
-
 /**
  * The photo as poi's RawImage (RGB), shrunk to fit maxSide by the code Node's decodePhoto uses
  * (src/face/resize.ts); `scale` maps its pixels back to the photo's (photo = image * scale).
@@ -214,12 +209,12 @@ export async function recognize(model: PoiModel, photo: HTMLCanvasElement, opts:
         const regions = await Promise.all(e.regions.map(async (r) => ({ r, probs: await r.probs.data(), au: await r.auProbs.data() })));
         const specs = model.config.pin.regions;
         explained = aligned.map((a, i) => ({
-          objective: named(model.classes, q.subarray(i * k, (i + 1) * k)),
+          objective: distribution(model.classes, q, i * k),
           regions: regions.map(({ r, probs: rp, au }) => {
             const box = specs.find((sp) => sp.name === r.name)?.box ?? ([0, 0, 1, 1] as [number, number, number, number]);
             return {
               name: r.name,
-              emotions: named(model.classes, rp.subarray(i * k, (i + 1) * k)),
+              emotions: distribution(model.classes, rp, i * k),
               aus: r.aus.map((num, j) => ({ au: num, name: AU_NAMES[num as Au] ?? `AU${num}`, p: au[i * r.aus.length + j] })).sort((u, v) => v.p - u.p),
               cropBox: box,
               polygon: placeRegion(box, a.toCrop).polygon,
@@ -230,18 +225,17 @@ export async function recognize(model: PoiModel, photo: HTMLCanvasElement, opts:
       }
     }
     return found.map((f, i) => {
-      const emotions = named(model.classes, probs.subarray(i * k, (i + 1) * k));
-      let best = 0;
-      for (let c = 1; c < k; c++) if (probs[i * k + c] > probs[i * k + best]) best = c;
+      // the Node API's per-face fields, computed by the same code (unrounded here)
+      const { emotions, emotion, probability, confidence } = emotionFields(model.classes, probs, conf, i);
       return {
         box: { x: f.box.x * s, y: f.box.y * s, width: f.box.width * s, height: f.box.height * s },
         score: f.score,
         landmarks: f.landmarks.map(([px, py]) => [px * s, py * s] as Point),
         emotions,
-        emotion: model.classes[best],
-        probability: probs[i * k + best],
-        confidence: conf[i],
-        description: describeUncertainty(emotions, conf[i]),
+        emotion,
+        probability,
+        confidence,
+        description: describeUncertainty(emotions, confidence),
         crop: { pixels: aligned[i].pixels, size, channels },
         explain: explained[i],
       };
