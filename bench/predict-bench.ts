@@ -1,27 +1,33 @@
 /**
  * Inference benchmark (issue 5), about a minute:
- *   - TRN alone on aligned 48x48 crops: faces/s at batch 1 and batch 64;
- *   - face-api's expression model (faceExpressionNet) on the same aligned faces (112x112 RGB, its input),
- *     batch 1 and 64, in the same run, and the ratio (target: TRN >= 5x faster per face);
- *   - the whole predict path (decode + detect + landmarks + align + TRN) in ms per photo, per detector;
+ *   - TRN alone on aligned 48x48 crops, faces/s at batch 1 and batch 64, on BOTH runtimes the recognizer
+ *     has: tfjs (wasm) and onnxruntime-node (the default when it loads);
+ *   - face-api's expression model (faceExpressionNet, tfjs wasm) on the same aligned faces (112x112 RGB, its
+ *     input), batch 1 and 64, in the same run, and the ratios (target: TRN >= 5x faster per face);
+ *     the three are measured in interleaved rounds and each takes its median round, so a background load that
+ *     comes and goes hits them alike;
+ *   - the whole predict path (decode + detect + landmarks + align + TRN) in ms per photo, per detector,
+ *     with the default runtime;
  *   - `poi serve` requests/s on 127.0.0.1 under a bounded load (4 clients, concurrency 1, queue).
  *
- *   node dist/bench/predict-bench.js [--seconds 3] [--backend wasm] [--json out.json]
+ *   node dist/bench/predict-bench.js [--seconds 3] [--rounds 3] [--backend wasm] [--json out.json]
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
 import * as tf from '../src/tf.js';
-import { createRecognizer } from '../src/infer/recognizer.js';
+import { createRecognizer, type Recognizer } from '../src/infer/recognizer.js';
 import { alignFace } from '../src/face/align.js';
 import { FaceDetector, faceApiSample, loadFaceApi, loadNet } from '../src/face/detector.js';
 import { decodePhoto } from '../src/face/image.js';
 import { createPoiServer } from '../src/server/http.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string' }, backend: { type: 'string' }, json: { type: 'string' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string' }, rounds: { type: 'string' }, backend: { type: 'string' }, json: { type: 'string' } } });
 const SECONDS = Number(values.seconds ?? 3);
-const results: Record<string, number> = {};
+const ROUNDS = Math.max(1, Number(values.rounds ?? 3));
+const results: Record<string, number | string> = {};
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
 /** Run `fn` repeatedly for about `seconds` (after one warm-up call); items per second. */
 async function rate(items: number, fn: () => Promise<unknown>, seconds = SECONDS): Promise<number> {
@@ -35,8 +41,17 @@ async function rate(items: number, fn: () => Promise<unknown>, seconds = SECONDS
   return (n * items) / ((performance.now() - t0) / 1000);
 }
 
+// the default recognizer (runtime auto: onnxruntime when it loads) for the whole path and the server;
+// TRN alone on each runtime explicitly
 const r = await createRecognizer({ backend: values.backend });
-console.log(`backend ${r.backend}, model ${r.modelDir}`);
+const trn: { name: string; rec: Recognizer }[] = [{ name: 'tfjs', rec: await createRecognizer({ backend: values.backend, runtime: 'tfjs' }) }];
+try {
+  trn.push({ name: 'onnx', rec: await createRecognizer({ backend: values.backend, runtime: 'onnx' }) });
+} catch (e) {
+  console.log(`onnxruntime not measured: ${(e as Error).message}`);
+}
+console.log(`default runtime ${r.backend}; TRN measured on ${trn.map((t) => t.rec.backend).join(' and ')}; model ${r.modelDir}`);
+results.defaultRuntime = r.backend;
 
 // the same aligned faces for both models: every face in face-api's six sample photos
 const det = await FaceDetector.create({ detector: 'ssd' });
@@ -56,26 +71,43 @@ const batch = (src: Uint8Array[], n: number, per: number) => {
   return out;
 };
 
-// TRN alone
+// TRN alone (each runtime) and face-api's expression model on the same faces, in interleaved rounds
 const b1 = batch(grey, 1, 48 * 48);
 const b64 = batch(grey, 64, 48 * 48);
-results.trnFacesPerSecB1 = await rate(1, () => r.classify(b1, 1));
-results.trnFacesPerSecB64 = await rate(64, () => r.classify(b64, 64));
-
-// face-api's expression model on the same faces
 const fa = loadFaceApi();
 await loadNet(fa, 'faceExpressionNet');
 const fe = fa.nets.faceExpressionNet;
 const t112 = rgb112.map((p) => tf.tensor3d(p, [112, 112, 3], 'int32'));
 const many = Array.from({ length: 64 }, (_, i) => t112[i % t112.length]);
-results.faceapiFacesPerSecB1 = await rate(1, () => fe.predictExpressions(t112[0]));
-results.faceapiFacesPerSecB64 = await rate(64, () => fe.predictExpressions(many));
+const cases: { key: string; items: number; fn: () => Promise<unknown> }[] = [
+  ...trn.flatMap(({ name, rec }) => [
+    { key: `trn_${name}_B1`, items: 1, fn: () => rec.classify(b1, 1) },
+    { key: `trn_${name}_B64`, items: 64, fn: () => rec.classify(b64, 64) },
+  ]),
+  { key: 'faceapi_B1', items: 1, fn: () => fe.predictExpressions(t112[0]) },
+  { key: 'faceapi_B64', items: 64, fn: () => fe.predictExpressions(many) },
+];
+const perRound: Record<string, number[]> = {};
+for (let round = 0; round < ROUNDS; round++) {
+  for (const c of cases) (perRound[c.key] ??= []).push(await rate(c.items, c.fn, SECONDS / ROUNDS));
+}
+for (const c of cases) results[`${c.key}_facesPerSec`] = median(perRound[c.key]);
 tf.dispose(t112);
-results.speedupB1 = results.trnFacesPerSecB1 / results.faceapiFacesPerSecB1;
-results.speedupB64 = results.trnFacesPerSecB64 / results.faceapiFacesPerSecB64;
+for (const { name } of trn) {
+  for (const b of ['B1', 'B64']) {
+    results[`speedup_${name}_${b}`] = (results[`trn_${name}_${b}_facesPerSec`] as number) / (results[`faceapi_${b}_facesPerSec`] as number);
+  }
+}
 
 // the whole predict path, per photo (files read from disk each time, as `poi predict` does)
 const photos = [1, 2, 3, 4, 5, 6].map((i) => faceApiSample(i));
+// decoding alone (sharp at full size + poi's shrink to 1280 px, src/face/resize.ts): part of the path below
+{
+  await decodePhoto(photos[0]);
+  const t0 = performance.now();
+  for (const p of photos) await decodePhoto(p);
+  results.decodeMsPerPhoto = (performance.now() - t0) / photos.length;
+}
 for (const detector of ['ssd', 'tiny'] as const) {
   const rr = detector === 'ssd' ? r : await createRecognizer({ backend: values.backend, detector });
   await rr.recognize(photos[0]);
@@ -124,16 +156,26 @@ for (const detector of ['ssd', 'tiny'] as const) {
   rs.dispose();
 }
 r.dispose();
+for (const t of trn) t.rec.dispose();
 
 const f = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+const n = (k: string) => results[k] as number;
+const row = (label: string, a: string, b: string) => `${label.padEnd(50)}${a.padStart(9)}${b.padStart(11)}`;
+const lines = [row('', 'batch 1', 'batch 64')];
+for (const { name, rec } of trn) lines.push(row(`TRN (poi) on ${rec.backend}, faces/s`, f(n(`trn_${name}_B1_facesPerSec`)), f(n(`trn_${name}_B64_facesPerSec`))));
+lines.push(row('face-api faceExpressionNet (tfjs-wasm), faces/s', f(n('faceapi_B1_facesPerSec')), f(n('faceapi_B64_facesPerSec'))));
+for (const { name, rec } of trn) {
+  const b1x = n(`speedup_${name}_B1`);
+  const b64x = n(`speedup_${name}_B64`);
+  const verdict = b1x >= 5 && b64x >= 5 ? 'meets' : b1x >= 5 || b64x >= 5 ? 'meets at one batch size' : 'misses';
+  lines.push(row(`TRN on ${rec.backend} speed-up per face`, `${f(b1x)}x`, `${f(b64x)}x`) + `   target >= 5x: ${verdict}`);
+}
 console.log(`
-                                   batch 1      batch 64
-TRN (poi), faces/s                 ${f(results.trnFacesPerSecB1).padEnd(12)} ${f(results.trnFacesPerSecB64)}
-face-api faceExpressionNet, faces/s ${f(results.faceapiFacesPerSecB1).padEnd(12)}${f(results.faceapiFacesPerSecB64)}
-TRN speed-up per face              ${f(results.speedupB1)}x${' '.repeat(Math.max(1, 12 - f(results.speedupB1).length))}${f(results.speedupB64)}x   (target >= 5x)
+${lines.join('\n')}
+(medians of ${ROUNDS} interleaved rounds of ${f(SECONDS / ROUNDS)} s each)
 
-whole predict path (decode, detect, landmarks, align, TRN), ms per photo (1920 px, 1-5 faces):
-  ssd detector ${f(results.predictMsPerPhoto_ssd)} ms, tiny detector ${f(results.predictMsPerPhoto_tiny)} ms
+whole predict path (decode, detect, landmarks, align, TRN on ${results.defaultRuntime}), ms per photo (1920 px, 1-5 faces):
+  ssd detector ${f(n('predictMsPerPhoto_ssd'))} ms, tiny detector ${f(n('predictMsPerPhoto_tiny'))} ms; of which decoding and shrinking ${f(n('decodeMsPerPhoto'))} ms
 poi serve on 127.0.0.1, 4 clients, concurrency 1, tiny detector:
-  ${f(results.serverRequestsPerSec)} requests/s, p50 ${f(results.serverP50Ms)} ms, p95 ${f(results.serverP95Ms)} ms, ${results.serverErrors} errors`);
+  ${f(n('serverRequestsPerSec'))} requests/s, p50 ${f(n('serverP50Ms'))} ms, p95 ${f(n('serverP95Ms'))} ms, ${n('serverErrors')} errors`);
 if (values.json) writeFileSync(values.json, JSON.stringify(results, null, 2) + '\n');

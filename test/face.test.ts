@@ -16,6 +16,8 @@ import {
   type FacePoints,
   type Point,
 } from '../src/face/align.js';
+import { DEFAULT_MAX_SIDE, boxShrink, fitInside, resizeLanczos3, shrinkToFit } from '../src/face/resize.js';
+import { emotionFields, round4 } from '../src/infer/result.js';
 import { expandInputs, globToRegExp } from '../src/util/glob.js';
 import { firstFilePart, multipartBoundary } from '../src/server/multipart.js';
 import { Limiter, QueueFullError } from '../src/server/limiter.js';
@@ -80,6 +82,73 @@ test('warpToCrop: the identity on a crop-sized image reproduces it; a 2x image i
 
 test('facePoints rejects anything but 68 landmarks', () => {
   assert.throws(() => facePoints([[0, 0]]), /68 landmarks/);
+});
+
+test('fitInside: the longer side becomes maxSide, the other is rounded; small images keep their size', () => {
+  assert.equal(DEFAULT_MAX_SIDE, 1280);
+  assert.deepEqual(fitInside(1920, 1280, 1280), { width: 1280, height: 853 });
+  assert.deepEqual(fitInside(1280, 1920, 1280), { width: 853, height: 1280 });
+  assert.deepEqual(fitInside(7200, 4800, 1280), { width: 1280, height: 853 });
+  assert.deepEqual(fitInside(640, 480, 1280), { width: 640, height: 480 });
+  assert.deepEqual(fitInside(10000, 3, 100), { width: 100, height: 1 });
+  assert.throws(() => fitInside(10, 10, 0), /maxSide/);
+});
+
+test('boxShrink averages k x k blocks, partial blocks at the edges', () => {
+  // 5 x 3, one channel: values 0..14 row by row
+  const img = { data: Uint8Array.from({ length: 15 }, (_, i) => i * 10), width: 5, height: 3, channels: 1 };
+  const b = boxShrink(img, 2);
+  assert.equal(b.width, 3);
+  assert.equal(b.height, 2);
+  // block (0,0): 0,10,50,60 → 30; (2,0): 40,90 → 65; (0,1): 100,110 → 105; (2,1): 140
+  assert.deepEqual([...b.data], [30, 50, 65, 105, 125, 140]);
+  assert.equal(boxShrink(img, 1), img);
+  assert.throws(() => boxShrink(img, 1.5), /positive integer/);
+});
+
+test('shrinkToFit: flat stays flat, geometry is kept (a dot lands where it should), identity when it fits', () => {
+  const w = 2000;
+  const h = 1000;
+  const flat = { data: new Uint8Array(w * h * 3).fill(77), width: w, height: h, channels: 3 };
+  const s = shrinkToFit(flat, 300);
+  assert.equal(s.image.width, 300);
+  assert.equal(s.image.height, 150);
+  assert.ok(Math.abs(s.scale - w / 300) < 1e-12);
+  assert.ok(s.image.data.every((v) => v === 77));
+  // a bright 20x20 square centred on (1210, 430): after shrinking by 6.67 its centroid is at 1210/6.67, 430/6.67
+  const dot = { data: new Uint8Array(w * h * 3), width: w, height: h, channels: 3 };
+  for (let y = 420; y < 440; y++) for (let x = 1200; x < 1220; x++) dot.data.fill(255, (y * w + x) * 3, (y * w + x) * 3 + 3);
+  const d = shrinkToFit(dot, 300).image;
+  let sx = 0;
+  let sy = 0;
+  let sum = 0;
+  for (let y = 0; y < d.height; y++) for (let x = 0; x < d.width; x++) {
+    const v = d.data[(y * d.width + x) * 3];
+    sx += v * (x + 0.5);
+    sy += v * (y + 0.5);
+    sum += v;
+  }
+  assert.ok(Math.abs(sx / sum - 1210 / (w / 300)) < 0.1, `centroid x ${sx / sum}`);
+  assert.ok(Math.abs(sy / sum - 430 / (h / 150)) < 0.1, `centroid y ${sy / sum}`);
+  const small = { data: new Uint8Array(30), width: 5, height: 2, channels: 3 };
+  assert.equal(shrinkToFit(small, 5).image, small);
+  // the Lanczos step alone on a factor < 2 keeps a flat image flat too (weights sum to 1)
+  assert.ok(resizeLanczos3(flat, 1500, 750).data.every((v) => v === 77));
+});
+
+test('emotionFields: face i of a batch, top class, confidence and uncertainty, rounded or not', () => {
+  const classes = ['a', 'b', 'c'];
+  const probs = Float32Array.from([0.2, 0.5, 0.3, 0.123456, 0.123456, 0.753088]);
+  const conf = Float32Array.from([0.9, 0.61234567]);
+  const f = emotionFields(classes, probs, conf, 1, round4);
+  assert.deepEqual(f, { emotions: { a: 0.1235, b: 0.1235, c: 0.7531 }, emotion: 'c', probability: 0.7531, confidence: 0.6123, uncertainty: 0.3877 });
+  const raw = emotionFields(classes, probs, conf, 0);
+  assert.equal(raw.emotion, 'b');
+  assert.equal(raw.probability, probs[1]);
+  assert.equal(raw.uncertainty, 1 - conf[0]);
+  // a tie goes to the first class
+  assert.equal(emotionFields(classes, [0.4, 0.4, 0.2], [0.5], 0).emotion, 'a');
+  assert.throws(() => emotionFields(classes, probs, conf, 2), /face 2/);
 });
 
 test('globToRegExp: *, **, ?, classes, alternatives', () => {
@@ -157,6 +226,13 @@ test('real photo: face-api finds the 3 faces of sample1.jpg; aligned crops have 
   const photo = await decodePhoto(faceApiSample(1));
   assert.equal(photo.width, 1920);
   assert.equal(photo.image.channels, 3);
+  // Node's shrink is the shared pure one (the browser demo runs it too): full decode, then shrinkToFit
+  const sharp = (await import('sharp')).default;
+  const full = await sharp(faceApiSample(1)).raw().toBuffer({ resolveWithObject: true });
+  const mine = shrinkToFit({ data: new Uint8Array(full.data), width: full.info.width, height: full.info.height, channels: 3 }, DEFAULT_MAX_SIDE);
+  assert.equal(photo.image.width, 1280);
+  assert.equal(photo.scale, 1.5);
+  assert.deepEqual(photo.image.data, mine.image.data);
   const det = await FaceDetector.create({ detector: 'ssd' });
   const faces = await det.detect(photo.image.data as Uint8Array, photo.image.width, photo.image.height);
   assert.equal(faces.length, 3);

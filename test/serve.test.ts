@@ -38,7 +38,9 @@ test('GET /health', async () => {
   const h = (await res.json()) as Record<string, unknown>;
   assert.equal(h.status, 'ok');
   assert.equal(h.detector, 'tiny');
-  assert.match(String(h.backend), /^tfjs-/);
+  // TRN's runtime: onnxruntime by default where it loads, else tfjs
+  assert.equal(h.backend, r.backend);
+  assert.match(String(h.backend), /^(tfjs-\w+|onnxruntime)$/);
   assert.equal((h.classes as string[]).length, 8);
 });
 

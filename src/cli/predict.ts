@@ -11,6 +11,7 @@ import { num, parse, str, UsageError, type Options, type Parsed } from './args.j
 import { expandInputs } from '../util/glob.js';
 import { Progress } from '../util/progress.js';
 import type { FaceResult, RecognizerOptions } from '../infer/recognizer.js';
+import { DEFAULT_MAX_SIDE } from '../face/resize.js';
 
 export const PREDICT_OPTIONS: Options = {
   model: { type: 'string' },
@@ -206,7 +207,7 @@ export const PREDICT_USAGE = `poi predict <files, folders or globs> [options]
   --model <dir>       model folder (default: the shipped models/poi-ferplus)
   --detector ssd|tiny face detector (default ssd: more accurate; tiny: faster)
   --min-score X       detection threshold (default 0.5)
-  --max-side N        shrink photos to this longer side before detection (default 1280)
+  --max-side N        shrink photos to this longer side before detection (default ${DEFAULT_MAX_SIDE})
   --max-faces N       at most N faces per image (default 100)
   -q, --quiet         no progress bar or summary
 

@@ -4,6 +4,7 @@
  */
 import sharp, { type Sharp } from 'sharp';
 import type { RawImage } from './align.js';
+import { DEFAULT_MAX_SIDE, shrinkToFit } from './resize.js';
 
 /** The input could not be read as an image (corrupt, truncated, not an image, unsupported format). */
 export class ImageError extends Error {
@@ -101,33 +102,28 @@ function source2(buf: Uint8Array, input: string | Uint8Array): Sharp {
 /**
  * Decode a photo for detection: EXIF-rotated, RGB, shrunk so its longer side is at most `maxSide`
  * (detectors work at 416-512 px anyway; shrinking first keeps a 50-megapixel photo cheap).
+ *
+ * sharp decodes at full size and the shrink is poi's own (src/face/resize.ts), the code the browser demo
+ * runs too, so the page and `poi predict` detect on the same pixels. (sharp's own resize would shrink JPEGs
+ * while decoding them, faster, but with a filter the page cannot reproduce.)
  */
 export async function decodePhoto(input: string | Uint8Array, opts: { maxSide?: number } = {}): Promise<DecodedPhoto> {
-  const maxSide = opts.maxSide ?? 1280;
+  const maxSide = opts.maxSide ?? DEFAULT_MAX_SIDE;
   const img = await source(input);
   try {
     const meta = await img.metadata();
     if (!meta.width || !meta.height) throw new Error('no image size');
-    // orientations 5-8 swap width and height
-    const swap = (meta.orientation ?? 1) >= 5;
-    const width = swap ? meta.height : meta.width;
-    const height = swap ? meta.width : meta.height;
     const { data, info } = await img
       .rotate()
-      .resize({ width: maxSide, height: maxSide, fit: 'inside', withoutEnlargement: true })
       .flatten({ background: '#000000' })
       .toColourspace('srgb')
       .removeAlpha()
       .raw()
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
-    return {
-      image: { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: 3 },
-      width,
-      height,
-      scale: width / info.width,
-      format: meta.format ?? 'raw',
-    };
+    const full: RawImage = { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: 3 };
+    const { image, scale } = shrinkToFit(full, maxSide);
+    return { image, width: info.width, height: info.height, scale, format: meta.format ?? 'raw' };
   } catch (e) {
     if (e instanceof ImageError) throw e;
     throw decodeError(input, e);

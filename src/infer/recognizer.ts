@@ -24,6 +24,7 @@ import { alignFace, normalise, placeRegion, type Box, type Point, type Similarit
 import { FaceDetector, type DetectorName, type DetectorOptions } from '../face/detector.js';
 import { decodeAligned, decodePhoto } from '../face/image.js';
 import { createTfjsRunner, type TrnRunner } from './runner.js';
+import { distribution as distributionOf, emotionFields, round4 } from './result.js';
 
 /** The package's root folder (holds package.json and models/). */
 export function packageRoot(): string {
@@ -52,7 +53,10 @@ export interface RecognizerOptions extends DetectorOptions {
    * CPU), 'tfjs', or 'auto' (default: onnx when onnxruntime-node loads, else tfjs).
    */
   runtime?: 'auto' | 'onnx' | 'tfjs';
-  /** Photos are shrunk so their longer side is at most this many pixels before detection (default 1280). */
+  /**
+   * Photos are shrunk so their longer side is at most this many pixels before detection (default
+   * DEFAULT_MAX_SIDE, 1280; the shrink is src/face/resize.ts, the same code as the browser demo's).
+   */
   maxSide?: number;
 }
 
@@ -125,15 +129,10 @@ export interface Recognizer {
   dispose(): void;
 }
 
-const r4 = (v: number) => Math.round(v * 1e4) / 1e4;
+const r4 = round4;
 const r1 = (v: number) => Math.round(v * 10) / 10;
 const box1 = (b: Box): Box => ({ x: r1(b.x), y: r1(b.y), width: r1(b.width), height: r1(b.height) });
-
-function distribution(classes: string[], values: ArrayLike<number>, offset: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  classes.forEach((c, i) => (out[c] = r4(values[offset + i])));
-  return out;
-}
+const distribution = (classes: string[], values: ArrayLike<number>, offset: number) => distributionOf(classes, values, offset, r4);
 
 /** TRN's runner for a runtime choice; 'auto' takes onnxruntime when it loads and tfjs otherwise. */
 async function pickRunner(modelDir: string, runtime: 'auto' | 'onnx' | 'tfjs', threads: number | undefined, getModel: () => Promise<PoiModel>): Promise<TrnRunner> {
@@ -224,18 +223,7 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
   }
 
   function faceResult(probs: Float32Array, confidence: Float32Array, i: number, base: Pick<FaceResult, 'box' | 'score' | 'landmarks'>): FaceResult {
-    const k = classes.length;
-    let best = 0;
-    for (let c = 1; c < k; c++) if (probs[i * k + c] > probs[i * k + best]) best = c;
-    const conf = confidence[i];
-    return {
-      ...base,
-      emotions: distribution(classes, probs, i * k),
-      emotion: classes[best],
-      probability: r4(probs[i * k + best]),
-      confidence: r4(conf),
-      uncertainty: r4(1 - conf),
-    };
+    return { ...base, ...emotionFields(classes, probs, confidence, i, r4) };
   }
 
   async function recognizeImage(src: string | Uint8Array, opts: RecognizeOptions = {}): Promise<ImageResult> {

@@ -11,7 +11,8 @@ import type { PoiModel } from '../../src/model/poi.js';
 import { alignFace, normalise, placeRegion, type Point, type RawImage } from '../../src/face/align.js';
 import { describeUncertainty, type Description } from '../../src/ui/describe.js';
 import { AU_NAMES, type Au } from '../../src/model/prior.js';
-import { resizeLanczos3 } from './resize.js';
+import { DEFAULT_MAX_SIDE, shrinkToFit } from '../../src/face/resize.js';
+import { distribution, emotionFields } from '../../src/infer/result.js';
 
 /** Where the demo server puts things, relative to the page. */
 export const PATHS = { poiModel: 'models/poi/', faceApi: 'models/face-api/', wasm: 'wasm/' };
@@ -135,23 +136,17 @@ export interface RecognizeOptions {
   maxFaces: number;
   /**
    * Photos are shrunk so their longer side is at most this before detection and alignment: the same
-   * default as Node's decodePhoto (src/face/image.ts), so both see the same picture.
+   * default and the same shrink code as Node's decodePhoto (src/face/resize.ts), so both see the same pixels.
    */
   maxSide: number;
   explain: boolean;
 }
 
-export const DEFAULT_RECOGNIZE: RecognizeOptions = { minScore: 0.5, maxFaces: 100, maxSide: 1280, explain: false };
-
-function named(classes: string[], row: ArrayLike<number>): Record<string, number> {
-  const o: Record<string, number> = {};
-  classes.forEach((c, i) => (o[c] = row[i]));
-  return o;
-}
+export const DEFAULT_RECOGNIZE: RecognizeOptions = { minScore: 0.5, maxFaces: 100, maxSide: DEFAULT_MAX_SIDE, explain: false };
 
 /**
- * The photo as poi's RawImage (RGB), shrunk to fit maxSide like Node's decodePhoto (same size rounding,
- * same Lanczos-3 filter: resize.ts); `scale` maps its pixels back to the photo's (photo = image * scale).
+ * The photo as poi's RawImage (RGB), shrunk to fit maxSide by the code Node's decodePhoto uses
+ * (src/face/resize.ts); `scale` maps its pixels back to the photo's (photo = image * scale).
  */
 export function photoPixels(photo: HTMLCanvasElement, maxSide: number): { image: RawImage; scale: number } {
   const ctx = photo.getContext('2d', { willReadFrequently: true });
@@ -164,15 +159,7 @@ export function photoPixels(photo: HTMLCanvasElement, maxSide: number): { image:
     rgb[i * 3 + 1] = d.data[i * 4 + 1];
     rgb[i * 3 + 2] = d.data[i * 4 + 2];
   }
-  let image: RawImage = { data: rgb, width: d.width, height: d.height, channels: 3 };
-  const f = maxSide / Math.max(d.width, d.height);
-  if (f < 1) {
-    // sharp's fit 'inside': the longer side becomes maxSide, the other is rounded
-    const w = d.width >= d.height ? maxSide : Math.max(1, Math.round(d.width * f));
-    const h = d.width >= d.height ? Math.max(1, Math.round(d.height * f)) : maxSide;
-    image = resizeLanczos3(image, w, h);
-  }
-  return { image, scale: photo.width / image.width };
+  return shrinkToFit({ data: rgb, width: d.width, height: d.height, channels: 3 }, maxSide);
 }
 
 /**
@@ -222,12 +209,12 @@ export async function recognize(model: PoiModel, photo: HTMLCanvasElement, opts:
         const regions = await Promise.all(e.regions.map(async (r) => ({ r, probs: await r.probs.data(), au: await r.auProbs.data() })));
         const specs = model.config.pin.regions;
         explained = aligned.map((a, i) => ({
-          objective: named(model.classes, q.subarray(i * k, (i + 1) * k)),
+          objective: distribution(model.classes, q, i * k),
           regions: regions.map(({ r, probs: rp, au }) => {
             const box = specs.find((sp) => sp.name === r.name)?.box ?? ([0, 0, 1, 1] as [number, number, number, number]);
             return {
               name: r.name,
-              emotions: named(model.classes, rp.subarray(i * k, (i + 1) * k)),
+              emotions: distribution(model.classes, rp, i * k),
               aus: r.aus.map((num, j) => ({ au: num, name: AU_NAMES[num as Au] ?? `AU${num}`, p: au[i * r.aus.length + j] })).sort((u, v) => v.p - u.p),
               cropBox: box,
               polygon: placeRegion(box, a.toCrop).polygon,
@@ -238,18 +225,17 @@ export async function recognize(model: PoiModel, photo: HTMLCanvasElement, opts:
       }
     }
     return found.map((f, i) => {
-      const emotions = named(model.classes, probs.subarray(i * k, (i + 1) * k));
-      let best = 0;
-      for (let c = 1; c < k; c++) if (probs[i * k + c] > probs[i * k + best]) best = c;
+      // the Node API's per-face fields, computed by the same code (unrounded here)
+      const { emotions, emotion, probability, confidence } = emotionFields(model.classes, probs, conf, i);
       return {
         box: { x: f.box.x * s, y: f.box.y * s, width: f.box.width * s, height: f.box.height * s },
         score: f.score,
         landmarks: f.landmarks.map(([px, py]) => [px * s, py * s] as Point),
         emotions,
-        emotion: model.classes[best],
-        probability: probs[i * k + best],
-        confidence: conf[i],
-        description: describeUncertainty(emotions, conf[i]),
+        emotion,
+        probability,
+        confidence,
+        description: describeUncertainty(emotions, confidence),
         crop: { pixels: aligned[i].pixels, size, channels },
         explain: explained[i],
       };
