@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImageSet } from '../data/types.js';
-import { crossFitTemperature, fitTemperature, logitsFromProbs, meanNll, scaleProbs, uncertaintyVsVotes, type CrossFit } from '../eval/calibrate.js';
+import { crossFitTemperature, fitTemperature, logitsFromProbs, meanNll, PROB_FLOOR, scaleProbs, uncertaintyVsVotes, type CrossFit } from '../eval/calibrate.js';
 import { accuracy, expectedCalibrationError, riskCoverage } from '../eval/metrics.js';
 import { HEAD_LAYER, writeCalibratedModel } from '../model/calibration.js';
 import { readModelManifest, type CalibrationRecord } from '../model/io.js';
@@ -48,6 +48,8 @@ export interface CalibrateResult {
   model: string;
   out: string | null;
   data: string;
+  /** The dataset's name (e.g. ferplus:FER2013Valid). */
+  dataset: string;
   split: string;
   runtime: string;
   n: number;
@@ -58,12 +60,14 @@ export interface CalibrateResult {
   /** The previous total temperature when the folder was already calibrated. */
   previousTemperature: number | null;
   atBound: boolean;
+  /** Faces with a class probability under PROB_FLOOR (float32 underflow): their logits are known only up to the clamp. */
+  saturated: number;
   before: Side;
   after: Side;
   crossFitted: CrossFit;
   /** Spearman(uncertainty score, vote entropy) before and after, for information; null without votes. */
   uncertaintyVsVotes: { before: Record<string, number>; after: Record<string, number> } | null;
-  /** Largest |probability| difference between the written model and the predicted calibrated ones. */
+  /** Largest differences between the written model's outputs and the fitted ones, over `faces` re-predicted faces. */
   verified: { faces: number; maxProbDiff: number; maxConfidenceDiff: number } | null;
   onnxReexported: boolean;
 }
@@ -105,7 +109,7 @@ export async function calibrateModel(o: CalibrateOptions): Promise<CalibrateResu
   if (!existsSync(join(o.model, 'weights.bin'))) throw new Error(`${o.model}: weights.bin is missing`);
   const split = o.split ?? defaultSplits(o.data).val;
   if (!split) throw new UsageError(`poi calibrate: cannot tell which split of ${o.data} is the validation split; pass --split`);
-  const { set } = await loadSet(o.data, split, manifest.input, {
+  const { set, dataset } = await loadSet(o.data, split, manifest.input, {
     classes: manifest.classes,
     mapping: parseMapping(o.map),
     limit: o.limit,
@@ -114,6 +118,8 @@ export async function calibrateModel(o: CalibrateOptions): Promise<CalibrateResu
   const k = manifest.classes.length;
   const pred = await predictModelSet(o.model, set, { runtime: o.runtime, backend: o.backend, threads: o.threads });
   const fit = fitTemperature(logitsFromProbs(pred.probs), set.labels);
+  let saturated = 0;
+  for (let i = 0; i < set.labels.length; i++) if (pred.probs.subarray(i * k, (i + 1) * k).some((p) => p < PROB_FLOOR)) saturated++;
   const T = fit.temperature;
   const calibrated = scaleProbs(pred.probs, k, T);
   // without the uncertainty module the confidence is the top probability, which T does change
@@ -134,6 +140,7 @@ export async function calibrateModel(o: CalibrateOptions): Promise<CalibrateResu
     model: o.model,
     out: o.dryRun ? null : (o.out ?? o.model),
     data: o.data,
+    dataset: dataset.name,
     split,
     runtime: pred.runtime,
     n: fit.n,
@@ -141,6 +148,7 @@ export async function calibrateModel(o: CalibrateOptions): Promise<CalibrateResu
     totalTemperature: total,
     previousTemperature: prev ? prev.temperature : null,
     atBound: fit.atBound,
+    saturated,
     before,
     after,
     crossFitted: cross,
@@ -156,7 +164,7 @@ export async function calibrateModel(o: CalibrateOptions): Promise<CalibrateResu
     method: 'temperature',
     temperature: total,
     layer: HEAD_LAYER,
-    fittedOn: { data: o.data, split, n: fit.n },
+    fittedOn: { dataset: dataset.name, split, n: fit.n },
     before: { nll: before.nll, ece: before.ece },
     after: { nll: after.nll, ece: after.ece },
     crossFitted: { folds: cross.folds, seed: cross.seed, temperatures: cross.temperatures, ece: cross.ece, nll: cross.nll },
@@ -174,10 +182,15 @@ export async function calibrateModel(o: CalibrateOptions): Promise<CalibrateResu
   // check the written folder really gives softmax(log p / T) and the same confidence
   const m = Math.min(VERIFY_FACES, set.labels.length);
   const check = await predictModelSet(out, head(set, m), { runtime: o.runtime, backend: o.backend, threads: o.threads });
+  // rows with a probability under PROB_FLOOR (float32 underflow) know their logits only up to the
+  // clamp, so scaleProbs is approximate there while the baked model is exact: compare the others
+  const exact: number[] = [];
+  for (let i = 0; i < m; i++) if (pred.probs.subarray(i * k, (i + 1) * k).every((p) => p >= PROB_FLOOR)) exact.push(i);
+  const rowsOf = (a: Float32Array, w: number) => Float32Array.from(exact.flatMap((i) => Array.from(a.subarray(i * w, (i + 1) * w))));
   result.verified = {
-    faces: m,
-    maxProbDiff: maxAbsDiff(check.probs, calibrated.subarray(0, m * k)),
-    maxConfidenceDiff: maxAbsDiff(check.confidence, confAfter.subarray(0, m)),
+    faces: exact.length,
+    maxProbDiff: maxAbsDiff(rowsOf(check.probs, k), rowsOf(calibrated, k)),
+    maxConfidenceDiff: maxAbsDiff(rowsOf(check.confidence, 1), rowsOf(confAfter, 1)),
   };
   if (result.verified.maxProbDiff > 1e-3 || result.verified.maxConfidenceDiff > 1e-3) {
     throw new Error(
@@ -193,7 +206,7 @@ const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(2)}%` : 'n
 
 export function formatCalibration(r: CalibrateResult): string {
   const lines: string[] = [];
-  lines.push(`model ${r.model}: ${r.n} labelled faces of split "${r.split}" of ${r.data} (${r.runtime})`);
+  lines.push(`model ${r.model}: ${r.n} labelled faces of ${r.dataset} (split "${r.split}" of ${r.data}; ${r.runtime})`);
   lines.push(
     `note: T is fitted on this split; if the model was selected on it too (the default validation split), the ` +
       `"after" numbers are optimistic — quote the cross-fitted ECE`,
@@ -205,6 +218,9 @@ export function formatCalibration(r: CalibrateResult): string {
     );
   }
   lines.push(`temperature T = ${r.temperature.toFixed(4)}  (logits / T; ${r.temperature < 1 ? 'sharpens: the model was under-confident' : 'softens: the model was over-confident'})`);
+  if (r.saturated > 0) {
+    lines.push(`note: ${r.saturated} faces have a class probability under ${PROB_FLOOR} (float32 underflow); the fit sees those logits only up to that clamp`);
+  }
   if (r.atBound) lines.push(`warning: T is on the edge of the search range [0.05, 20]; the data want a more extreme value`);
   lines.push(`                 NLL      ECE    accuracy  acc@50`);
   lines.push(`before         ${f4(r.before.nll)}  ${f4(r.before.ece)}  ${pct(r.before.accuracy).padStart(8)}  ${pct(r.before.acc50)}`);

@@ -41,8 +41,8 @@ export interface CalibrationRecord {
   temperature: number;
   /** The layer that was scaled. */
   layer: string;
-  /** Where T was fitted (the data folder, split and labelled faces used). */
-  fittedOn: { data: string; split: string; n: number };
+  /** Where T was fitted: the dataset's name (not its path, which is machine-specific), split, labelled faces used. */
+  fittedOn: { dataset: string; split: string; n: number };
   /** Same-split NLL (nats) and 15-bin ECE before and after this run's fit (after is optimistic). */
   before: { nll: number; ece: number };
   after: { nll: number; ece: number };
