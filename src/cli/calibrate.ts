@@ -217,7 +217,7 @@ export function formatCalibration(r: CalibrateResult): string {
         `recorded temperature = ${r.previousTemperature.toFixed(4)} x ${r.temperature.toFixed(4)} = ${r.totalTemperature.toFixed(4)}`,
     );
   }
-  lines.push(`temperature T = ${r.temperature.toFixed(4)}  (logits / T; ${r.temperature < 1 ? 'sharpens: the model was under-confident' : 'softens: the model was over-confident'})`);
+  lines.push(`temperature T = ${r.temperature.toFixed(4)}  (logits / T; ${Math.abs(r.temperature - 1) < 0.005 ? 'about 1: already calibrated on this split' : r.temperature < 1 ? 'sharpens: the model was under-confident' : 'softens: the model was over-confident'})`);
   if (r.saturated > 0) {
     lines.push(`note: ${r.saturated} faces have a class probability under ${PROB_FLOOR} (float32 underflow); the fit sees those logits only up to that clamp`);
   }
