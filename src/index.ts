@@ -30,6 +30,9 @@ export { evaluate, type EvalReport } from './eval/metrics.js';
 export { formatReport } from './eval/format.js';
 export { predictSet, type SetPredictions } from './eval/predict.js';
 export { exportOnnx, exportOnnxFromDir, buildTrnOnnx } from './onnx/export.js';
+export { fitTemperature, scaleProbs, crossFitTemperature, type TemperatureFit, type CrossFit } from './eval/calibrate.js';
+export { writeCalibratedModel } from './model/calibration.js';
+export { type CalibrationRecord } from './model/io.js';
 export { createOrtRunner, onnxAvailable, predictSetWithRunner, type OrtRunnerOptions } from './onnx/runtime.js';
 export {
   createRecognizer,

@@ -11,6 +11,8 @@ Usage:
             [--epochs N] [--lr X] [--batch-size N] [--val <dir>] [--limit-train N] [--limit-val N]
   poi eval  --model <dir> --data <dir> [--split name] [--json] [--map "theirs=ours,..."]
             [--runtime onnx|tfjs]   (default: onnx when onnxruntime-node loads)
+  poi calibrate <model dir> --data <dir> [--split name] [--out <model dir>] [--seed N] [--dry-run] [--json]
+            fit a temperature on a labelled split (default: validation) and bake it into TRN's head
   poi export --onnx <model dir> [--out file]   write the TRN as ONNX (default <model dir>/model.onnx)
   poi report <run dir | model dir> [--out dir] [--data <dir>] [--split name] [--limit N] [--faces N]
   poi predict <files, folders or globs> [--json] [--explain] [--aligned] [--model dir] [--detector ssd|tiny]
@@ -57,6 +59,8 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./eval.js')).evalCommand(rest);
     case 'report':
       return (await import('./report.js')).reportCommand(rest);
+    case 'calibrate':
+      return (await import('./calibrate.js')).calibrateCommand(rest);
     case 'export':
       return (await import('./export.js')).exportCommand(rest);
     case 'predict':

@@ -30,6 +30,27 @@ export interface ModelManifest {
   metrics: Record<string, unknown>;
   savedAt: string;
   weights: WeightEntry[];
+  /** Present once `poi calibrate` has baked a temperature into TRN's head (see src/model/calibration.ts). */
+  calibration?: CalibrationRecord;
+}
+
+/** What `poi calibrate` did to a model folder; written to model.json. */
+export interface CalibrationRecord {
+  method: 'temperature';
+  /** Total temperature relative to the trained weights: the head's weight and bias are divided by it. */
+  temperature: number;
+  /** The layer that was scaled. */
+  layer: string;
+  /** Where T was fitted: the dataset's name (not its path, which is machine-specific), split, labelled faces used. */
+  fittedOn: { dataset: string; split: string; n: number };
+  /** Same-split NLL (nats) and 15-bin ECE before and after this run's fit (after is optimistic). */
+  before: { nll: number; ece: number };
+  after: { nll: number; ece: number };
+  /** Out-of-fold ECE/NLL: each half calibrated with the T fitted on the other half (the honest number). */
+  crossFitted: { folds: number; seed: number; temperatures: number[]; ece: number; nll: number };
+  calibratedAt: string;
+  /** Earlier calibrations of this folder, oldest first; this run's own factor is temperature / previous's. */
+  previous?: Omit<CalibrationRecord, 'previous'>[];
 }
 
 /** Pack tensors into one buffer with a manifest. */

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import type { PoiConfig } from './config.js';
 import type { PoiModel } from './poi.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseModelManifest, unpackTensors, type ModelManifest, type TensorMap, type WeightEntry } from './format.js';
+import { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseModelManifest, unpackTensors, type CalibrationRecord, type ModelManifest, type TensorMap, type WeightEntry } from './format.js';
 
 // The pure format (parsing, packing) lives in format.ts so the browser shares it; re-exported here unchanged.
-export { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseModelManifest, unpackTensors, type ModelManifest, type TensorMap, type WeightEntry };
+export { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseModelManifest, unpackTensors, type CalibrationRecord, type ModelManifest, type TensorMap, type WeightEntry };
 
 /** Save a model folder. Written to a temporary folder first and swapped in, so a crash never leaves half a model. */
 export async function saveModel(model: PoiModel, config: PoiConfig, dir: string, metrics: Record<string, unknown> = {}): Promise<void> {
