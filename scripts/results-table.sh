@@ -9,7 +9,7 @@ runs=${2:-runs}
 shift 2 2>/dev/null || shift $#
 rows=("$@")
 if [ ${#rows[@]} -eq 0 ]; then
-  rows=(poi:0.3 ce:0.3 poi-no-prior configs/poi-vgg-1222.json poi-no-mutual ld poi-no-uncertainty ce:0.1 ce:0.2 poi:0.1 poi:0.2 poi ce)
+  rows=(poi:0.3 ce:0.3 poi-no-prior configs/poi-vgg-1222.json configs/ce-vgg-1222.json poi-no-mutual ld poi-no-uncertainty ce:0.1 ce:0.2 poi:0.1 poi:0.2 poi ce)
 fi
 mkdir -p "$runs"
 train_row() {
