@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { WasmBackendLike } from './kernels/util.js';
 import { replacingStock } from './kernels/util.js';
+import { maxPoolGradInfo } from './kernels/loops.js';
 
 /** What the addon exports (native/src/addon.cc). */
 export interface NativeAddon {
@@ -288,14 +289,7 @@ function maxPoolGrad(nat: NativeAddon): Fn {
     const a = attrs ?? {};
     const { dy, input } = inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
     if (!f32(dy, input) || input.shape.length !== 4) return fallback();
-    const info = tf.backend_util.computePool2DInfo(
-      input.shape as [number, number, number, number],
-      a.filterSize as number | [number, number],
-      a.strides as number | [number, number],
-      1,
-      a.pad as 'valid' | 'same' | number,
-      a.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-    );
+    const info = maxPoolGradInfo(input, a);
     if (!tf.util.arraysEqual(dy.shape, info.outShape) || size(input.shape) === 0) return fallback();
     const b = backend as WasmBackendLike;
     const out = b.makeOutput(input.shape, 'float32');

@@ -12,14 +12,9 @@
 import * as tf from '../../tf.js';
 import { f32View, i32View, type KernelArgs, type WasmBackendLike } from './util.js';
 
-function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
-  const b = backend as WasmBackendLike;
-  const { dy, input } = inputs;
-  const a = attrs ?? {};
-  if (input.dtype !== 'float32' || dy.dtype !== 'float32') {
-    throw new Error(`poi wasm MaxPoolGrad: float32 only (got ${input.dtype}, ${dy.dtype})`);
-  }
-  const info = tf.backend_util.computePool2DInfo(
+/** The pooling geometry of a MaxPoolGrad call (NHWC input, the kernel's attrs); shared with the native kernel. */
+export function maxPoolGradInfo(input: tf.TensorInfo, a: tf.NamedAttrMap): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computePool2DInfo(
     input.shape as [number, number, number, number],
     a.filterSize as number | [number, number],
     a.strides as number | [number, number],
@@ -27,6 +22,16 @@ function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
     a.pad as 'valid' | 'same' | number,
     a.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
   );
+}
+
+function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const b = backend as WasmBackendLike;
+  const { dy, input } = inputs;
+  const a = attrs ?? {};
+  if (input.dtype !== 'float32' || dy.dtype !== 'float32') {
+    throw new Error(`poi wasm MaxPoolGrad: float32 only (got ${input.dtype}, ${dy.dtype})`);
+  }
+  const info = maxPoolGradInfo(input, a);
   const { batchSize: nb, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
   const { strideHeight: sh, strideWidth: sw, effectiveFilterHeight: fh, effectiveFilterWidth: fw } = info;
   const { top, left } = info.padInfo;
