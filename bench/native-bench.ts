@@ -19,7 +19,7 @@ import { defaultWasmThreads } from '../src/backend/wasm.js';
 import { loadError, nativeActive, nativeInfo, setNativeEnabled } from '../src/backend/native.js';
 import { mergeConfig, presetConfig, type PoiConfigOverrides } from '../src/model/config.js';
 import { PoiModel } from '../src/model/poi.js';
-import { applyBnUpdates, type Ctx } from '../src/model/params.js';
+import { imagesPerSec, inferStep, randomBatch, trainStep } from './step.js';
 
 const { values: v } = parseArgs({
   options: {
@@ -58,31 +58,14 @@ if (!nativeActive()) {
 console.log(`${backend}, ${threads} thread(s), oneDNN ${nativeInfo()?.onednn}, ${new Date().toISOString()}`);
 
 function measure(m: PoiModel, batch: number, steps: number): { train: number; infer: number } {
-  const { height: h, width: w, channels: c } = m.config.input;
-  const x = tf.randomNormal([batch, h, w, c]) as tf.Tensor4D;
-  const y = tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 8), 'int32');
+  const { x, y } = randomBatch(m, batch);
   const opt = tf.train.sgd(1e-4);
-  const step = () => {
-    const ctx: Ctx = { training: true, bnUpdates: [], seed: 1 };
-    const { value, grads } = tf.variableGrads(() => m.loss({ x, labels: y }, 5, ctx).total);
-    opt.applyGradients(grads);
-    value.dataSync();
-    tf.dispose([value, ...Object.values(grads)]);
-    applyBnUpdates(ctx.bnUpdates);
-  };
+  const step = trainStep(m, x, y, opt);
   step();
-  let t0 = performance.now();
-  for (let i = 0; i < steps; i++) step();
-  const train = (steps * batch) / ((performance.now() - t0) / 1000);
-  const infer = () => {
-    const p = m.predict(x);
-    p.probs.dataSync();
-    tf.dispose([p.probs, p.confidence]);
-  };
+  const train = imagesPerSec(step, steps, batch);
+  const infer = inferStep(m, x);
   infer();
-  t0 = performance.now();
-  for (let i = 0; i < steps; i++) infer();
-  const inf = (steps * batch) / ((performance.now() - t0) / 1000);
+  const inf = imagesPerSec(infer, steps, batch);
   opt.dispose();
   tf.dispose([x, y]);
   return { train, infer: inf };

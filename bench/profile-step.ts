@@ -9,7 +9,7 @@ import * as tf from '../src/tf.js';
 import { initBackend } from '../src/backend/index.js';
 import { mergeConfig, presetConfig, type PoiConfigOverrides } from '../src/model/config.js';
 import { PoiModel } from '../src/model/poi.js';
-import { applyBnUpdates, type Ctx } from '../src/model/params.js';
+import { randomBatch, trainStep } from './step.js';
 
 const { values: v } = parseArgs({
   options: {
@@ -30,8 +30,7 @@ const over: PoiConfigOverrides = v.resnet
   : {};
 const cfg = mergeConfig(presetConfig(v.preset!), over);
 const m = new PoiModel(cfg.model, classes, 1);
-const x = tf.randomNormal([B, 48, 48, 1]) as tf.Tensor4D;
-const y = tf.tensor1d(Array.from({ length: B }, (_, i) => i % 8), 'int32');
+const { x, y } = randomBatch(m, B);
 
 // wrap every kernel of the active backend with a timer
 const times = new Map<string, { ms: number; calls: number }>();
@@ -68,13 +67,7 @@ for (const k of tf.getKernelsForBackend(bname)) {
   }) as tf.KernelFunc;
 }
 
-const step = () => {
-  const ctx: Ctx = { training: true, bnUpdates: [], seed: 1 };
-  const { value, grads } = tf.variableGrads(() => m.loss({ x, labels: y }, 5, ctx).total);
-  value.dataSync();
-  tf.dispose([value, ...Object.values(grads)]);
-  applyBnUpdates(ctx.bnUpdates);
-};
+const step = trainStep(m, x, y);
 step();
 recording = true;
 const t0 = performance.now();

@@ -9,7 +9,7 @@ import * as tf from '../src/tf.js';
 import { initBackend } from '../src/backend/index.js';
 import { mergeConfig, presetConfig, type PoiConfigOverrides } from '../src/model/config.js';
 import { PoiModel } from '../src/model/poi.js';
-import { applyBnUpdates, type Ctx } from '../src/model/params.js';
+import { imagesPerSec, inferStep, randomBatch, trainStep } from './step.js';
 
 const { values: v } = parseArgs({
   options: {
@@ -46,29 +46,13 @@ for (const [label, preset, over, rowBatch] of ROWS) {
   const B = rowBatch ?? BATCH;
   const cfg = mergeConfig(presetConfig(preset), over);
   const m = new PoiModel(cfg.model, classes, 1);
-  const { height: h, width: w, channels: c } = cfg.model.input;
-  const x = tf.randomNormal([B, h, w, c]) as tf.Tensor4D;
-  const y = tf.tensor1d(Array.from({ length: B }, (_, i) => i % 8), 'int32');
-  const step = () => {
-    const ctx: Ctx = { training: true, bnUpdates: [], seed: 1 };
-    const { value, grads } = tf.variableGrads(() => m.loss({ x, labels: y }, 5, ctx).total);
-    value.dataSync();
-    tf.dispose([value, ...Object.values(grads)]);
-    applyBnUpdates(ctx.bnUpdates);
-  };
+  const { x, y } = randomBatch(m, B);
+  const step = trainStep(m, x, y);
   for (let i = 0; i < 2; i++) step();
-  let t0 = performance.now();
-  for (let i = 0; i < STEPS; i++) step();
-  const train = (STEPS * B) / ((performance.now() - t0) / 1000);
-  const infer = () => {
-    const p = m.predict(x);
-    p.probs.dataSync();
-    tf.dispose([p.probs, p.confidence]);
-  };
+  const train = imagesPerSec(step, STEPS, B);
+  const infer = inferStep(m, x);
   infer();
-  t0 = performance.now();
-  for (let i = 0; i < STEPS; i++) infer();
-  const inf = (STEPS * B) / ((performance.now() - t0) / 1000);
+  const inf = imagesPerSec(infer, STEPS, B);
   const f = m.flops();
   // a training step is about 3x the forward FLOPs (forward, input gradient, weight gradient)
   const gflops = (3 * (f.trn + f.pin) * train) / 1e9;
