@@ -129,10 +129,9 @@ export interface Recognizer {
   dispose(): void;
 }
 
-const r4 = round4;
 const r1 = (v: number) => Math.round(v * 10) / 10;
 const box1 = (b: Box): Box => ({ x: r1(b.x), y: r1(b.y), width: r1(b.width), height: r1(b.height) });
-const distribution = (classes: string[], values: ArrayLike<number>, offset: number) => distributionOf(classes, values, offset, r4);
+const distribution = (classes: string[], values: ArrayLike<number>, offset: number) => distributionOf(classes, values, offset, round4);
 
 /** TRN's runner for a runtime choice; 'auto' takes onnxruntime when it loads and tfjs otherwise. */
 async function pickRunner(modelDir: string, runtime: 'auto' | 'onnx' | 'tfjs', threads: number | undefined, getModel: () => Promise<PoiModel>): Promise<TrnRunner> {
@@ -193,7 +192,7 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
           const aus: Record<string, number> = {};
           r.aus.forEach((au, a) => {
             const v = regionData[j].au[i * r.aus.length + a];
-            aus[`AU${au}`] = r4(v);
+            aus[`AU${au}`] = round4(v);
             const e = sums.get(au) ?? { s: 0, c: 0 };
             e.s += v;
             e.c++;
@@ -208,7 +207,7 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
           };
         });
         const aus: Record<string, number> = {};
-        for (const [au, e] of [...sums].sort((a, b) => a[0] - b[0])) aus[`AU${au}`] = r4(e.s / e.c);
+        for (const [au, e] of [...sums].sort((a, b) => a[0] - b[0])) aus[`AU${au}`] = round4(e.s / e.c);
         return { regions, aus, objective: distribution(classes, q, i * classes.length) };
       });
     } finally {
@@ -223,7 +222,7 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
   }
 
   function faceResult(probs: Float32Array, confidence: Float32Array, i: number, base: Pick<FaceResult, 'box' | 'score' | 'landmarks'>): FaceResult {
-    return { ...base, ...emotionFields(classes, probs, confidence, i, r4) };
+    return { ...base, ...emotionFields(classes, probs, confidence, i, round4) };
   }
 
   async function recognizeImage(src: string | Uint8Array, opts: RecognizeOptions = {}): Promise<ImageResult> {
@@ -261,7 +260,7 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
       found.forEach((f, i) => {
         const base = {
           box: box1({ x: f.box.x * s, y: f.box.y * s, width: f.box.width * s, height: f.box.height * s }),
-          score: r4(f.score),
+          score: round4(f.score),
           landmarks: f.landmarks.map((p) => [r1(p[0] * s), r1(p[1] * s)] as Point),
         };
         faces.push(Object.assign(faceResult(probs, confidence, i, base), explained?.[i] ?? {}));
