@@ -15,6 +15,7 @@ import { exportCommand } from '../src/cli/export.js';
 import { Rng } from '../src/util/rng.js';
 import { FER_CLASSES, syntheticSet, tempDir } from './helpers.js';
 import { predictModelSet } from '../src/cli/eval.js';
+import { openTrnRunner } from '../src/infer/runner.js';
 
 const SHIPPED = 'models/poi-ferplus';
 const TOL = 1e-4;
@@ -231,6 +232,46 @@ test('poi eval\'s set prediction: onnx and tfjs runtimes agree on a decoded imag
     assert.equal(a.probs.length, 40 * 8);
     assert.ok(maxAbsDiff(a.probs, b.probs) < TOL && maxAbsDiff(a.confidence, b.confidence) < TOL);
   } finally {
+    if (prev === undefined) delete process.env.POI_CACHE_DIR;
+    else process.env.POI_CACHE_DIR = prev;
+  }
+});
+
+test('openTrnRunner: one rule for every command — tfjs by name, onnx or an error, auto falls back with a warning', async () => {
+  const { model, dir } = await randomModel({}, 12);
+  const missing = join(tempDir('poi-no-model-'), 'nothing-here');
+  let loads = 0;
+  const prev = process.env.POI_CACHE_DIR;
+  process.env.POI_CACHE_DIR = cacheDir;
+  const getModel = async (): Promise<PoiModel> => {
+    loads++;
+    return model;
+  };
+  try {
+    await assert.rejects(openTrnRunner(dir, { runtime: 'gpu' as never, getModel }), /unknown runtime "gpu"/);
+    const t = await openTrnRunner(dir, { runtime: 'tfjs', getModel });
+    assert.match(t.backend, /^tfjs-/);
+    assert.equal(loads, 1);
+    if (!noOrt) {
+      // ORT cannot open a folder without a model: 'onnx' says so, 'auto' warns and runs tfjs
+      await assert.rejects(openTrnRunner(missing, { runtime: 'onnx', getModel }), /nothing-here/);
+      const warnings: string[] = [];
+      const onWarning = (w: Error): void => void warnings.push(w.message);
+      process.on('warning', onWarning);
+      try {
+        const a = await openTrnRunner(missing, { runtime: 'auto', getModel });
+        await new Promise((r) => setImmediate(r));
+        assert.match(a.backend, /^tfjs-/);
+        assert.ok(warnings.some((w) => /onnxruntime failed .*using tfjs/.test(w)), `warnings: ${warnings.join(' | ')}`);
+      } finally {
+        process.off('warning', onWarning);
+      }
+      const o = await openTrnRunner(dir, { runtime: 'auto', getModel });
+      assert.equal(o.backend, 'onnxruntime');
+      o.dispose();
+    }
+  } finally {
+    model.dispose();
     if (prev === undefined) delete process.env.POI_CACHE_DIR;
     else process.env.POI_CACHE_DIR = prev;
   }

@@ -1,4 +1,5 @@
 /** Small helpers over node:util parseArgs with errors a user can act on. */
+import type { Runtime } from '../infer/runner.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
@@ -37,4 +38,11 @@ export function num(name: string, v: string | boolean | undefined, opts: { int?:
 
 export function str(v: string | boolean | undefined): string | undefined {
   return typeof v === 'string' ? v : undefined;
+}
+
+/** --runtime: where TRN runs (src/infer/runner.ts openTrnRunner). */
+export function runtimeOption(v: string | boolean | undefined): Runtime | undefined {
+  const r = str(v);
+  if (r !== undefined && r !== 'auto' && r !== 'onnx' && r !== 'tfjs') throw new UsageError(`--runtime: expected auto, onnx or tfjs, got "${r}"`);
+  return r;
 }

@@ -12,7 +12,7 @@ import { accuracy, expectedCalibrationError, riskCoverage } from '../eval/metric
 import { HEAD_LAYER, writeCalibratedModel } from '../model/calibration.js';
 import { readModelManifest, type CalibrationRecord } from '../model/io.js';
 import { hasUncertaintyHead } from '../onnx/export.js';
-import { num, parse, str, UsageError } from './args.js';
+import { num, parse, str, UsageError, runtimeOption } from './args.js';
 import { defaultSplits, loadSet, parseMapping } from './data.js';
 import { predictModelSet, type Runtime } from './eval.js';
 
@@ -268,8 +268,7 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('poi calibrate: expected one model folder: poi calibrate <model dir> --data <dir> [--split name] [--out <model dir>]');
   const data = str(v.data);
   if (!data) throw new UsageError('poi calibrate: --data <dir> is required (a labelled dataset folder)');
-  const runtime = str(v.runtime);
-  if (runtime !== undefined && runtime !== 'onnx' && runtime !== 'tfjs') throw new UsageError(`--runtime: expected onnx or tfjs, got "${runtime}"`);
+  const runtime = runtimeOption(v.runtime);
   const r = await calibrateModel({
     model: positionals[0],
     data,

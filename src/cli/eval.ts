@@ -4,11 +4,13 @@ import type { ImageSet } from '../data/types.js';
 import { loadModel, readModelManifest } from '../model/io.js';
 import { evaluate } from '../eval/metrics.js';
 import { formatReport } from '../eval/format.js';
-import { predictSet, type SetPredictions } from '../eval/predict.js';
-import { parse, str, UsageError, num } from './args.js';
+import type { SetPredictions } from '../eval/predict.js';
+import { parse, str, UsageError, num, runtimeOption } from './args.js';
 import { defaultSplits, loadSet, parseMapping } from './data.js';
 
-export type Runtime = 'onnx' | 'tfjs';
+import { openTrnRunner, type Runtime } from '../infer/runner.js';
+import type { PoiModel } from '../model/poi.js';
+export type { Runtime };
 
 /**
  * TRN predictions for a whole set: onnxruntime when asked for, or by default when it loads (falling
@@ -19,27 +21,18 @@ export async function predictModelSet(
   set: ImageSet,
   opts: { runtime?: Runtime; backend?: string; threads?: number } = {},
 ): Promise<SetPredictions & { runtime: string }> {
-  const { onnxAvailable, createOrtRunner, predictSetWithRunner } = await import('../onnx/runtime.js');
-  if (opts.runtime === 'onnx' || (opts.runtime === undefined && onnxAvailable())) {
-    try {
-      const runner = await createOrtRunner(modelDir, { threads: opts.threads });
-      try {
-        const pred = await predictSetWithRunner(runner, set, runner.input, runner.classes.length);
-        return { ...pred, runtime: runner.backend };
-      } finally {
-        runner.dispose();
-      }
-    } catch (e) {
-      if (opts.runtime === 'onnx') throw e;
-      process.emitWarning(`poi: onnxruntime failed (${(e as Error).message}); using tfjs`);
-    }
-  }
-  const backend = await initBackend({ backend: opts.backend, threads: opts.threads });
-  const { model } = await loadModel(modelDir);
+  const { predictSetWithRunner } = await import('../onnx/runtime.js');
+  const getModel = async (): Promise<PoiModel> => {
+    await initBackend({ backend: opts.backend, threads: opts.threads });
+    return (await loadModel(modelDir)).model;
+  };
+  const runner = await openTrnRunner(modelDir, { runtime: opts.runtime, threads: opts.threads, getModel, disposeModel: true });
   try {
-    return { ...(await predictSet(model, set)), runtime: `tfjs-${backend}` };
+    const manifest = await readModelManifest(modelDir);
+    const pred = await predictSetWithRunner(runner, set, manifest.input, manifest.classes.length);
+    return { ...pred, runtime: runner.backend };
   } finally {
-    model.dispose();
+    runner.dispose();
   }
 }
 
@@ -57,8 +50,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const modelDir = str(v.model);
   const data = str(v.data);
   if (!modelDir || !data) throw new UsageError('poi eval: --model <dir> and --data <dir> are required');
-  const runtime = str(v.runtime);
-  if (runtime !== undefined && runtime !== 'onnx' && runtime !== 'tfjs') throw new UsageError(`--runtime: expected onnx or tfjs, got "${runtime}"`);
+  const runtime = runtimeOption(v.runtime);
   const threads = num('threads', v.threads, { int: true, min: 1 });
   const manifest = await readModelManifest(modelDir);
   const split = str(v.split) ?? defaultSplits(data).val;

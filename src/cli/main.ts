@@ -10,7 +10,7 @@ Usage:
   poi train --data <dir> --out <run dir> [--config <file|preset>] [--noise 0.3] [--seed N] [--resume]
             [--epochs N] [--lr X] [--batch-size N] [--val <dir>] [--limit-train N] [--limit-val N]
   poi eval  --model <dir> --data <dir> [--split name] [--json] [--map "theirs=ours,..."]
-            [--runtime onnx|tfjs]   (default: onnx when onnxruntime-node loads)
+            [--runtime auto|onnx|tfjs]   (default auto: onnx when onnxruntime-node loads)
   poi calibrate <model dir> --data <dir> [--split name] [--out <model dir>] [--seed N] [--dry-run] [--json]
             fit a temperature on a labelled split (default: validation) and bake it into TRN's head
   poi export --onnx <model dir> [--out file]   write the TRN as ONNX (default <model dir>/model.onnx)

@@ -7,7 +7,7 @@
  */
 import type { Writable } from 'node:stream';
 import { relative } from 'node:path';
-import { num, parse, str, UsageError, type Options, type Parsed } from './args.js';
+import { num, parse, str, UsageError, type Options, type Parsed, runtimeOption } from './args.js';
 import { expandInputs } from '../util/glob.js';
 import { Progress } from '../util/progress.js';
 import type { FaceResult, RecognizerOptions } from '../infer/recognizer.js';
@@ -26,8 +26,7 @@ export const PREDICT_OPTIONS: Options = {
 export function recognizerOptions(v: Parsed['values']): RecognizerOptions {
   const detector = str(v.detector);
   if (detector !== undefined && detector !== 'ssd' && detector !== 'tiny') throw new UsageError(`--detector: ssd or tiny, got "${detector}"`);
-  const runtime = str(v.runtime);
-  if (runtime !== undefined && !['auto', 'onnx', 'tfjs'].includes(runtime)) throw new UsageError(`--runtime: auto, onnx or tfjs, got "${runtime}"`);
+  const runtime = runtimeOption(v.runtime);
   return {
     model: str(v.model),
     backend: str(v.backend),
@@ -36,7 +35,7 @@ export function recognizerOptions(v: Parsed['values']): RecognizerOptions {
     minScore: num('min-score', v['min-score'], { min: 0.01, max: 0.99 }),
     maxSide: num('max-side', v['max-side'], { int: true, min: 64 }),
     maxFaces: num('max-faces', v['max-faces'], { int: true, min: 1 }),
-    runtime: runtime as RecognizerOptions['runtime'],
+    runtime,
   };
 }
 

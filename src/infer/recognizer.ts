@@ -23,7 +23,7 @@ import type { PoiModel } from '../model/poi.js';
 import { alignFace, normalise, placeRegion, type Box, type Point, type Similarity } from '../face/align.js';
 import { FaceDetector, type DetectorName, type DetectorOptions } from '../face/detector.js';
 import { decodeAligned, decodePhoto } from '../face/image.js';
-import { createTfjsRunner, type TrnRunner } from './runner.js';
+import { openTrnRunner, type Runtime, type TrnRunner } from './runner.js';
 import { distribution as distributionOf, emotionFields, round4 } from './result.js';
 
 /** The package's root folder (holds package.json and models/). */
@@ -52,7 +52,7 @@ export interface RecognizerOptions extends DetectorOptions {
    * Which runtime runs TRN when no `runner` is given: 'onnx' (onnxruntime-node, a few times faster on a
    * CPU), 'tfjs', or 'auto' (default: onnx when onnxruntime-node loads, else tfjs).
    */
-  runtime?: 'auto' | 'onnx' | 'tfjs';
+  runtime?: Runtime;
   /**
    * Photos are shrunk so their longer side is at most this many pixels before detection (default
    * DEFAULT_MAX_SIDE, 1280; the shrink is src/face/resize.ts, the same code as the browser demo's).
@@ -133,17 +133,6 @@ const r1 = (v: number) => Math.round(v * 10) / 10;
 const box1 = (b: Box): Box => ({ x: r1(b.x), y: r1(b.y), width: r1(b.width), height: r1(b.height) });
 const distribution = (classes: string[], values: ArrayLike<number>, offset: number) => distributionOf(classes, values, offset, round4);
 
-/** TRN's runner for a runtime choice; 'auto' takes onnxruntime when it loads and tfjs otherwise. */
-async function pickRunner(modelDir: string, runtime: 'auto' | 'onnx' | 'tfjs', threads: number | undefined, getModel: () => Promise<PoiModel>): Promise<TrnRunner> {
-  if (runtime !== 'auto' && runtime !== 'onnx' && runtime !== 'tfjs') throw new Error(`unknown runtime "${runtime}" (auto, onnx or tfjs)`);
-  if (runtime !== 'tfjs') {
-    const { onnxAvailable, createOrtRunner } = await import('../onnx/runtime.js');
-    if (onnxAvailable()) return createOrtRunner(modelDir, { threads });
-    if (runtime === 'onnx') throw new Error('onnxruntime-node is not available; use runtime "tfjs"');
-  }
-  return createTfjsRunner(await getModel());
-}
-
 export async function createRecognizer(options: RecognizerOptions = {}): Promise<Recognizer> {
   const modelDir = resolve(options.model ?? defaultModelDir());
   await initBackend({ backend: options.backend, threads: options.threads });
@@ -160,7 +149,7 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
     modelLoading ??= loadModel(modelDir).then((m) => (model = m.model));
     return modelLoading;
   };
-  const runner = options.runner ?? (await pickRunner(modelDir, options.runtime ?? 'auto', options.threads, getModel));
+  const runner = options.runner ?? (await openTrnRunner(modelDir, { runtime: options.runtime, threads: options.threads, getModel }));
 
   let detector: Promise<FaceDetector> | null = null;
   const getDetector = (): Promise<FaceDetector> => {
