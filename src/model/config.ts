@@ -49,6 +49,11 @@ export interface PinConfig {
   mutualTemperature: number;
   /** Aggregation temperature: branch weight ∝ exp(-entropy / aggTau) per sample (choice). */
   aggTau: number;
+  /**
+   * Weight PIN's label losses per sample by TRN's trust in the label (1 − transfer share), so PIN
+   * stops learning the labels both networks reject (choice; guards q against label noise).
+   */
+  labelWeighting: boolean;
 }
 
 export interface UncertaintyConfig {
@@ -62,6 +67,18 @@ export interface UncertaintyConfig {
    * choice however blurry q is; 'absolute' = q[y], which stays low wherever q is spread out.
    */
   target: 'relative' | 'absolute';
+  /**
+   * The per-sample trust in the label when mixing the two teachers (choice): 'predicted' = the module's
+   * c, which sees only the face and so cannot tell a flipped label from a right one; 'label' = the
+   * module's training target itself (the agreement of this face's label with the reference), which
+   * does, so a label the networks disagree with is replaced by q. c is then what it learns to predict.
+   */
+  weighting: 'predicted' | 'label';
+  /**
+   * What the label's agreement is measured against (choice): 'pin' = PIN's q; 'pin+trn' = the mean of
+   * q and TRN's own (detached) prediction, a stronger judge while PIN trails TRN.
+   */
+  reference: 'pin' | 'pin+trn';
 }
 
 export interface TransferConfig {
@@ -146,8 +163,9 @@ export function defaultConfig(): PoiConfig {
         mutualWeight: 1,
         mutualTemperature: 2,
         aggTau: 0.5,
+        labelWeighting: false,
       },
-      uncertainty: { enabled: true, hidden: 64, lossWeight: 0.5, target: 'relative' },
+      uncertainty: { enabled: true, hidden: 64, lossWeight: 0.5, target: 'relative', weighting: 'predicted', reference: 'pin' },
       transfer: { warmupEpochs: 1, rampEpochs: 2, maxWeight: 1, temperature: 2 },
     },
     train: {

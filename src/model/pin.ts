@@ -125,19 +125,23 @@ export class Pin {
    * PIN's training loss for (possibly noisy) hard labels y [B] (int32):
    * Σ_regions CE(prior-consistent target, p_r) + auLossWeight·BCE(AUs, label prototype)
    * + mutualWeight·T²·KL(ensemble of the other branches ‖ p_r at T).
+   * `weights` [B] (optional) weight the two label terms per sample (normalised to mean 1).
    */
-  loss(out: PinOutput, labels: tf.Tensor1D): { total: tf.Scalar; parts: Record<string, tf.Scalar> } {
+  loss(out: PinOutput, labels: tf.Tensor1D, weights?: tf.Tensor1D): { total: tf.Scalar; parts: Record<string, tf.Scalar> } {
     const y = tf.cast(labels, 'int32') as tf.Tensor1D;
     let ce: tf.Tensor = tf.scalar(0);
     let au: tf.Tensor = tf.scalar(0);
     let mutual: tf.Tensor = tf.scalar(0);
     const R = this.branches.length;
+    const wn = weights ? (tf.div(weights, tf.maximum(tf.mean(weights), 1e-6)) as tf.Tensor1D) : null;
     this.branches.forEach((b, r) => {
       const t = tf.gather(b.targets, y) as tf.Tensor2D;
-      ce = tf.add(ce, tf.mean(softCrossEntropy(out.logits[r], t)));
+      const l = softCrossEntropy(out.logits[r], t);
+      ce = tf.add(ce, tf.mean(wn ? tf.mul(l, wn) : l));
       if (this.cfg.useAuPrior && this.cfg.auLossWeight > 0) {
         const pat = tf.gather(b.patterns, y);
-        const m = tf.gather(b.patternMask, y) as tf.Tensor1D;
+        const m0 = tf.gather(b.patternMask, y) as tf.Tensor1D;
+        const m = wn ? (tf.mul(m0, wn) as tf.Tensor1D) : m0;
         const l = binaryCrossEntropyWithLogits(out.auLogits[r], pat);
         au = tf.add(au, tf.div(tf.sum(tf.mul(l, m)), tf.maximum(tf.sum(m), 1)));
       }

@@ -91,29 +91,34 @@ export class PoiModel {
     // POI
     const pin = this.pin!;
     const pout = pin.forward(inp.x, ctx);
-    const pinLoss = pin.loss(pout, inp.labels);
-    Object.assign(parts, pinLoss.parts);
     const T = cfg.transfer.temperature;
     const q = stopGradient(pin.aggregate(pout.logits, 1));
     const qT = stopGradient(pin.aggregate(pout.logits, T));
     const w = transferWeight(cfg.transfer, epoch);
     const ce = crossEntropy(out.logits, inp.labels, k);
     const kd = tf.mul(klDivergence(qT, out.logits, T), T * T) as tf.Tensor1D;
-    // c decides per sample how far to trust the label vs q; it is trained by its own loss only (choice),
-    // otherwise it would learn to pick whichever teacher is easier to please.
+    // alpha: per sample, how much of TRN's loss follows q instead of the label.
     let alpha: tf.Tensor1D;
     let uncLoss: tf.Scalar | null = null;
     if (out.confLogits) {
+      const unc = cfg.uncertainty;
+      const ref = unc.reference === 'pin+trn' ? stopGradient(tf.div(tf.add(q, tf.softmax(out.logits)), 2) as tf.Tensor2D) : q;
+      // target: how far the reference agrees with the label (see UncertaintyConfig.target)
+      const agree = labelAgreement(ref, inp.labels, unc.target ?? 'absolute');
+      // c is trained by its own loss only (choice), otherwise it would learn to pick whichever teacher
+      // is easier to please.
       const c = stopGradient(tf.sigmoid(out.confLogits)) as tf.Tensor1D;
-      alpha = tf.mul(tf.sub(1, c), w) as tf.Tensor1D;
-      // target: how far q agrees with the label (see UncertaintyConfig.target)
-      const agree = labelAgreement(q, inp.labels, cfg.uncertainty.target ?? 'absolute');
+      const trust = unc.weighting === 'label' ? agree : c;
+      alpha = tf.mul(tf.sub(1, trust), w) as tf.Tensor1D;
       uncLoss = tf.mean(binaryCrossEntropyWithLogits(out.confLogits, agree)) as tf.Scalar;
       parts.unc = uncLoss;
       parts.c = tf.mean(c) as tf.Scalar;
+      parts.trust = tf.mean(trust) as tf.Scalar;
     } else {
       alpha = tf.fill([ce.shape[0]], 0.5 * w) as tf.Tensor1D;
     }
+    const pinLoss = pin.loss(pout, inp.labels, cfg.pin.labelWeighting ? (stopGradient(tf.sub(1, alpha)) as tf.Tensor1D) : undefined);
+    Object.assign(parts, pinLoss.parts);
     const trnLoss = tf.mean(tf.add(tf.mul(tf.sub(1, alpha), ce), tf.mul(alpha, kd))) as tf.Scalar;
     parts.trnCe = tf.mean(ce) as tf.Scalar;
     parts.trnKd = tf.mean(kd) as tf.Scalar;
