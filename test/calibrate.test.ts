@@ -1,9 +1,8 @@
 /** Temperature scaling: the fit, the cross-fit, baking 1/T into TRN's head, and `poi calibrate`. */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import * as tf from '../src/tf.js';
 import { initBackend } from '../src/backend/index.js';
 import { mergeConfig, presetConfig } from '../src/model/config.js';
@@ -15,7 +14,7 @@ import { expectedCalibrationError } from '../src/eval/metrics.js';
 import { createOrtRunner, onnxAvailable, resolveOnnxFile } from '../src/onnx/runtime.js';
 import { calibrateCommand, calibrateModel, formatCalibration } from '../src/cli/calibrate.js';
 import { Rng } from '../src/util/rng.js';
-import { FER_CLASSES, syntheticPixels, tempDir } from './helpers.js';
+import { FER_CLASSES, tempDir, votesFor, writeFerplusSplit } from './helpers.js';
 
 const noOrt = !onnxAvailable() && 'onnxruntime-node does not load here';
 const cacheDir = tempDir('poi-calib-cache-');
@@ -204,23 +203,8 @@ test('baking 1/T into trn.head = dividing the logits by T (tfjs and onnxruntime)
 /** A FERPlus-layout folder (images in FER2013Valid only) of 16x16 synthetic faces; `labelled` = false puts every vote on not-a-face. */
 async function ferplusFolder(n: number, labelled: boolean): Promise<string> {
   const root = tempDir('poi-calib-data-');
-  const dir = join(root, 'FER2013Valid');
-  mkdirSync(dir, { recursive: true });
   mkdirSync(join(root, 'FER2013Train')); // empty: only its presence tells the layout
-  const rng = new Rng(3);
-  const lines: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const c = i % 8;
-    const name = `fer${String(i).padStart(7, '0')}.png`;
-    await sharp(Buffer.from(syntheticPixels(c, 16, rng)), { raw: { width: 16, height: 16, channels: 1 } }).png().toFile(join(dir, name));
-    const votes = new Array(10).fill(0);
-    if (labelled) {
-      votes[c] = 7;
-      votes[(c + 3) % 8] = 3;
-    } else votes[9] = 10;
-    lines.push(`${name},"(0, 0, 48, 48)",${votes.join(',')}`);
-  }
-  writeFileSync(join(dir, 'label.csv'), lines.join('\n') + '\n');
+  await writeFerplusSplit(join(root, 'FER2013Valid'), n, 3, (_, c) => (labelled ? votesFor(c, 7, (c + 3) % 8) : votesFor(9, 10, 9)));
   return root;
 }
 

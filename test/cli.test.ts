@@ -2,10 +2,9 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import sharp from 'sharp';
-import { FER_CLASSES, syntheticPixels, tempDir } from './helpers.js';
+import { FER_CLASSES, tempDir, votesFor, writeFerplusSplit } from './helpers.js';
 import { Rng } from '../src/util/rng.js';
 
 const BIN = resolve('bin/poi.js');
@@ -24,23 +23,9 @@ function poi(args: string[]) {
 before(async () => {
   // FERPlus layout: FER2013Train/ and FER2013Valid/ with label.csv of 10 vote counts
   root = tempDir('poi-ferplus-');
-  const rng = new Rng(7);
   for (const [split, n] of [['FER2013Train', 96], ['FER2013Valid', 32]] as const) {
-    const dir = join(root, split);
-    mkdirSync(dir, { recursive: true });
-    const lines: string[] = [];
-    for (let i = 0; i < n; i++) {
-      const c = i % 8;
-      const name = `fer${String(i).padStart(7, '0')}.png`;
-      await sharp(Buffer.from(syntheticPixels(c, 16, rng)), { raw: { width: 16, height: 16, channels: 1 } }).png().toFile(join(dir, name));
-      const votes = new Array(10).fill(0);
-      votes[c] = 8;
-      votes[(c + 1) % 8] = 2;
-      lines.push(`${name},"(0, 0, 48, 48)",${votes.join(',')}`);
-    }
     // one row names a missing image: reported and skipped
-    lines.push(`fer9999999.png,"(0, 0, 48, 48)",10,0,0,0,0,0,0,0,0,0`);
-    writeFileSync(join(dir, 'label.csv'), lines.join('\n') + '\n');
+    await writeFerplusSplit(join(root, split), n, 7, (_, c) => votesFor(c, 8, (c + 1) % 8), ['fer9999999.png,"(0, 0, 48, 48)",10,0,0,0,0,0,0,0,0,0']);
   }
   // a corrupt image in the validation split: reported and skipped
   writeFileSync(join(root, 'FER2013Valid', 'fer0000000.png'), 'not a png');

@@ -1,8 +1,9 @@
 /** Shared fixtures for poi's tests: synthetic, learnable face-like data made in memory or on disk. */
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ImageSet } from '../src/data/types.js';
+import sharp from 'sharp';
 import { Rng } from '../src/util/rng.js';
 
 export const FER_CLASSES = ['neutral', 'happiness', 'surprise', 'sadness', 'anger', 'disgust', 'fear', 'contempt'];
@@ -58,4 +59,30 @@ export function syntheticSet(n: number, size = 16, seed = 1, classes = FER_CLASS
     paths.push(`/synthetic/${i}.png`);
   }
   return { classes: [...classes], height: size, width: size, channels: 1, pixels, labels, soft, paths };
+}
+
+/**
+ * One split of a FERPlus-layout dataset on disk (`dir`/fer0000000.png ... and label.csv with 10 vote
+ * counts per row): n synthetic 16x16 faces, classes cycling; `votes(i, c)` gives face i's 10 counts.
+ * `extraLines` are appended to label.csv as they are (rows naming missing images, say).
+ */
+export async function writeFerplusSplit(dir: string, n: number, seed: number, votes: (i: number, c: number) => number[], extraLines: string[] = []): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const rng = new Rng(seed);
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = i % 8;
+    const name = `fer${String(i).padStart(7, '0')}.png`;
+    await sharp(Buffer.from(syntheticPixels(c, 16, rng)), { raw: { width: 16, height: 16, channels: 1 } }).png().toFile(join(dir, name));
+    lines.push(`${name},"(0, 0, 48, 48)",${votes(i, c).join(',')}`);
+  }
+  writeFileSync(join(dir, 'label.csv'), [...lines, ...extraLines].join('\n') + '\n');
+}
+
+/** Ten vote counts: `share` on class c, the rest on class `other` (FERPlus column order; 8 = unknown, 9 = not a face). */
+export function votesFor(c: number, share: number, other: number): number[] {
+  const v = new Array(10).fill(0);
+  v[c] = share;
+  if (share < 10) v[other] = 10 - share;
+  return v;
 }

@@ -2,7 +2,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { initBackend } from '../src/backend/index.js';
@@ -19,7 +19,7 @@ import { selectFaces } from '../src/report/faces.js';
 import { headlineFigures } from '../src/report/page.js';
 import { renderSpec } from '../src/report/render.js';
 import { Rng } from '../src/util/rng.js';
-import { syntheticPixels, syntheticSet, tempDir } from './helpers.js';
+import { syntheticSet, tempDir, votesFor, writeFerplusSplit } from './helpers.js';
 
 process.env.POI_CACHE_DIR = tempDir('poi-report-cache-');
 const BIN = resolve('bin/poi.js');
@@ -28,24 +28,10 @@ let run = ''; // a run folder: 1 epoch of poi+tiny
 
 before(async () => {
   await initBackend({ backend: process.env.POI_TEST_BACKEND ?? 'wasm' });
-  // FERPlus layout: FER2013Valid/ with label.csv of 10 vote counts (as test/cli.test.ts)
+  // FERPlus layout: FER2013Valid/ with label.csv of 10 vote counts; some faces split the annotators,
+  // so the vote entropy varies
   data = tempDir('poi-report-ferplus-');
-  const dir = join(data, 'FER2013Valid');
-  mkdirSync(dir, { recursive: true });
-  const rng = new Rng(11);
-  const lines: string[] = [];
-  for (let i = 0; i < 40; i++) {
-    const c = i % 8;
-    const name = `fer${String(i).padStart(7, '0')}.png`;
-    await sharp(Buffer.from(syntheticPixels(c, 16, rng)), { raw: { width: 16, height: 16, channels: 1 } }).png().toFile(join(dir, name));
-    const votes = new Array(10).fill(0);
-    // some faces split the annotators, so the vote entropy varies
-    const share = i % 4 === 0 ? 6 : i % 4 === 1 ? 8 : 10;
-    votes[c] = share;
-    votes[(c + 1) % 8] = 10 - share;
-    lines.push(`${name},"(0, 0, 48, 48)",${votes.join(',')}`);
-  }
-  writeFileSync(join(dir, 'label.csv'), lines.join('\n') + '\n');
+  await writeFerplusSplit(join(data, 'FER2013Valid'), 40, 11, (i, c) => votesFor(c, i % 4 === 0 ? 6 : i % 4 === 1 ? 8 : 10, (c + 1) % 8));
 
   // a run folder whose config.json records the on-disk set as its validation data
   run = join(tempDir('poi-report-run-'), 'run');
