@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import * as tf from '../src/tf.js';
 import { initBackend } from '../src/backend/index.js';
 import { binaryCrossEntropyWithLogits, crossEntropy, entropy, klDivergence, softCrossEntropy, stopGradient, weightedMean } from '../src/model/losses.js';
-import { labelAgreement, transferWeight } from '../src/model/poi.js';
+import { labelAgreement, PoiModel, transferWeight } from '../src/model/poi.js';
+import { presetConfig } from '../src/model/config.js';
+import { Rng } from '../src/util/rng.js';
+import { FER_CLASSES } from './helpers.js';
 import { learningRate } from '../src/train/optimizer.js';
 
 before(async () => {
@@ -88,4 +91,53 @@ test('uncertainty target: agreement of label and q, absolute and relative', () =
   const y = tf.tensor1d([1, 2, 1], 'int32');
   close(labelAgreement(q, y, 'absolute').dataSync(), [0.5, 0.3, 0]);
   close(labelAgreement(q, y, 'relative').dataSync(), [1, 0.6, 0]);
+});
+
+test('PIN loss: per-sample weights weight the label terms only (ones = unweighted; [1, 0] = the first face alone)', () => {
+  const cfg = presetConfig('tiny');
+  const model = new PoiModel(cfg.model, FER_CLASSES, 5);
+  try {
+    const pin = model.pin!;
+    const ctx = { training: false, bnUpdates: [] };
+    const rng = new Rng(2);
+    const x = tf.tensor4d(Float32Array.from({ length: 2 * 16 * 16 }, () => rng.normal()), [2, 16, 16, 1]);
+    const y = tf.tensor1d([1, 6], 'int32');
+    const out = pin.forward(x, ctx);
+    const plain = pin.loss(out, y);
+    const ones = pin.loss(out, y, tf.tensor1d([1, 1]));
+    for (const k of ['pinCe', 'pinAu', 'pinMutual']) close(ones.parts[k].dataSync(), [plain.parts[k].dataSync()[0]]);
+    const first = pin.loss(out, y, tf.tensor1d([1, 0]));
+    const out0 = pin.forward(tf.slice(x, [0, 0, 0, 0], [1, 16, 16, 1]) as tf.Tensor4D, ctx);
+    const alone = pin.loss(out0, tf.tensor1d([1], 'int32'));
+    close(first.parts.pinCe.dataSync(), [alone.parts.pinCe.dataSync()[0]], 1e-4);
+    close(first.parts.pinAu.dataSync(), [alone.parts.pinAu.dataSync()[0]], 1e-4);
+    // mutual learning has no label, so the weights leave it alone
+    close(first.parts.pinMutual.dataSync(), [plain.parts.pinMutual.dataSync()[0]]);
+  } finally {
+    model.dispose();
+  }
+});
+
+test('POI loss: the label trust is c ("predicted") or the agreement of the label with the reference ("label", "pin+trn")', () => {
+  const rng = new Rng(4);
+  const x = tf.tensor4d(Float32Array.from({ length: 4 * 16 * 16 }, () => rng.normal()), [4, 16, 16, 1]);
+  const y = tf.tensor1d([0, 1, 2, 3], 'int32');
+  const ctx = { training: false, bnUpdates: [] };
+  for (const [weighting, reference] of [['predicted', 'pin'], ['label', 'pin'], ['label', 'pin+trn']] as const) {
+    const cfg = presetConfig('tiny', { model: { uncertainty: { weighting, reference } } });
+    const model = new PoiModel(cfg.model, FER_CLASSES, 9);
+    try {
+      const parts = model.loss({ x, labels: y }, 5, ctx).parts;
+      const trn = model.trn.forward(x, ctx);
+      const q = model.pin!.aggregate(model.pin!.forward(x, ctx).logits, 1);
+      const ref = reference === 'pin+trn' ? (tf.div(tf.add(q, tf.softmax(trn.logits)), 2) as tf.Tensor2D) : q;
+      const expected = weighting === 'label' ? labelAgreement(ref, y, 'relative') : tf.sigmoid(trn.confLogits!);
+      close(parts.trust.dataSync(), [tf.mean(expected).dataSync()[0]], 1e-5);
+      // c is trained towards the agreement whatever weights the teachers
+      const bce = binaryCrossEntropyWithLogits(trn.confLogits!, labelAgreement(ref, y, 'relative'));
+      close(parts.unc.dataSync(), [tf.mean(bce).dataSync()[0]], 1e-5);
+    } finally {
+      model.dispose();
+    }
+  }
 });
