@@ -150,6 +150,27 @@ test('aligned crops: --aligned skips detection and matches TRN on the same crop'
   assert.ok(Math.abs(direct.probs[1] - f.emotions.happiness) < 1e-3);
 });
 
+test('flip TTA: a face and its mirror image get the same averaged answer, the mean of the two plain ones', async () => {
+  const crop = await sharp(SAMPLE).extract({ left: 1440, top: 170, width: 270, height: 270 }).resize(48, 48).toColourspace('b-w').raw().toBuffer();
+  const mirror = await sharp(crop, { raw: { width: 48, height: 48, channels: 1 } }).flop().toColourspace('b-w').raw().toBuffer();
+  const plain = await r.classify(new Uint8Array(Buffer.concat([crop, mirror])), 2);
+  const t = await createRecognizer({ tta: 'flip' });
+  try {
+    assert.match(t.backend, /\+flip$/);
+    const both = await t.classify(new Uint8Array(Buffer.concat([crop, mirror])), 2);
+    const k = FER_CLASSES.length;
+    for (let j = 0; j < k; j++) {
+      const mean = (plain.probs[j] + plain.probs[k + j]) / 2;
+      assert.ok(Math.abs(both.probs[j] - mean) < 1e-5 && Math.abs(both.probs[k + j] - mean) < 1e-5, `class ${j}`);
+    }
+    assert.ok(Math.abs(both.confidence[0] - both.confidence[1]) < 1e-5);
+    assert.ok(Math.abs(both.confidence[0] - (plain.confidence[0] + plain.confidence[1]) / 2) < 1e-5);
+  } finally {
+    t.dispose();
+  }
+  await assert.rejects(createRecognizer({ tta: 'rotate' as never }), /tta: expected none or flip/);
+});
+
 test('poi predict --json on a folder (recursive) with a face photo, a faceless image and a corrupt file: exit 1, all reported', async () => {
   const dir = tempDir('poi-predict-');
   mkdirSync(join(dir, 'sub'));
@@ -202,4 +223,6 @@ test('bare `poi`: the demo prints the table for face-api sample1.jpg and points 
 test('poi predict usage errors', async () => {
   await assert.rejects(predictCommand([]), /give image files/);
   await assert.rejects(predictCommand(['x.jpg', '--detector', 'yolo']), /--detector/);
+  await assert.rejects(predictCommand(['x.jpg', '--tta', 'rotate']), /--tta: expected none or flip/);
+  await assert.rejects(predictCommand(['x.jpg', '--runtime', 'gpu']), /--runtime: expected auto, onnx or tfjs/);
 });

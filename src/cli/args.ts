@@ -1,5 +1,5 @@
 /** Small helpers over node:util parseArgs with errors a user can act on. */
-import type { Runtime } from '../infer/runner.js';
+import type { Runtime, Tta } from '../infer/runner.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
@@ -45,4 +45,11 @@ export function runtimeOption(v: string | boolean | undefined): Runtime | undefi
   const r = str(v);
   if (r !== undefined && r !== 'auto' && r !== 'onnx' && r !== 'tfjs') throw new UsageError(`--runtime: expected auto, onnx or tfjs, got "${r}"`);
   return r;
+}
+
+/** --tta: none or flip (src/infer/runner.ts withFlipTta). */
+export function ttaOption(v: string | boolean | undefined): Tta | undefined {
+  const t = str(v);
+  if (t !== undefined && t !== 'none' && t !== 'flip') throw new UsageError(`--tta: expected none or flip, got "${t}"`);
+  return t;
 }

@@ -5,10 +5,10 @@ import { loadModel, readModelManifest } from '../model/io.js';
 import { evaluate } from '../eval/metrics.js';
 import { formatReport } from '../eval/format.js';
 import type { SetPredictions } from '../eval/predict.js';
-import { parse, str, UsageError, num, runtimeOption } from './args.js';
+import { parse, str, UsageError, num, runtimeOption, ttaOption } from './args.js';
 import { defaultSplits, loadSet, parseMapping } from './data.js';
 
-import { openTrnRunner, type Runtime } from '../infer/runner.js';
+import { openTrnRunner, parseTta, withFlipTta, type Runtime, type Tta } from '../infer/runner.js';
 import type { PoiModel } from '../model/poi.js';
 export type { Runtime };
 
@@ -19,16 +19,17 @@ export type { Runtime };
 export async function predictModelSet(
   modelDir: string,
   set: ImageSet,
-  opts: { runtime?: Runtime; backend?: string; threads?: number } = {},
+  opts: { runtime?: Runtime; backend?: string; threads?: number; tta?: Tta } = {},
 ): Promise<SetPredictions & { runtime: string }> {
   const { predictSetWithRunner } = await import('../onnx/runtime.js');
   const getModel = async (): Promise<PoiModel> => {
     await initBackend({ backend: opts.backend, threads: opts.threads });
     return (await loadModel(modelDir)).model;
   };
-  const runner = await openTrnRunner(modelDir, { runtime: opts.runtime, threads: opts.threads, getModel, disposeModel: true });
+  const manifest = await readModelManifest(modelDir);
+  const base = await openTrnRunner(modelDir, { runtime: opts.runtime, threads: opts.threads, getModel, disposeModel: true });
+  const runner = opts.tta === 'flip' ? withFlipTta(base, manifest.input) : base;
   try {
-    const manifest = await readModelManifest(modelDir);
     const pred = await predictSetWithRunner(runner, set, manifest.input, manifest.classes.length);
     return { ...pred, runtime: runner.backend };
   } finally {
@@ -45,12 +46,14 @@ export async function evalCommand(argv: string[]): Promise<number> {
     map: { type: 'string' },
     limit: { type: 'string' },
     runtime: { type: 'string' },
+    tta: { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
   });
   const modelDir = str(v.model);
   const data = str(v.data);
   if (!modelDir || !data) throw new UsageError('poi eval: --model <dir> and --data <dir> are required');
   const runtime = runtimeOption(v.runtime);
+  const tta = ttaOption(v.tta);
   const threads = num('threads', v.threads, { int: true, min: 1 });
   const manifest = await readModelManifest(modelDir);
   const split = str(v.split) ?? defaultSplits(data).val;
@@ -60,7 +63,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     limit: num('limit', v.limit, { int: true, min: 1 }),
     quiet: !!(v.quiet || v.json),
   });
-  const pred = await predictModelSet(modelDir, set, { runtime, backend: str(v.backend), threads });
+  const pred = await predictModelSet(modelDir, set, { runtime, backend: str(v.backend), threads, tta });
   const report = evaluate({
     probs: pred.probs,
     labels: set.labels,

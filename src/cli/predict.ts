@@ -7,7 +7,7 @@
  */
 import type { Writable } from 'node:stream';
 import { relative } from 'node:path';
-import { num, parse, str, UsageError, type Options, type Parsed, runtimeOption } from './args.js';
+import { num, parse, str, UsageError, type Options, type Parsed, runtimeOption, ttaOption } from './args.js';
 import { expandInputs } from '../util/glob.js';
 import { Progress } from '../util/progress.js';
 import type { FaceResult, RecognizerOptions } from '../infer/recognizer.js';
@@ -20,6 +20,7 @@ export const PREDICT_OPTIONS: Options = {
   'max-side': { type: 'string' },
   'max-faces': { type: 'string' },
   runtime: { type: 'string' },
+  tta: { type: 'string' },
 };
 
 /** Recognizer options from the flags predict and serve share. */
@@ -36,6 +37,7 @@ export function recognizerOptions(v: Parsed['values']): RecognizerOptions {
     maxSide: num('max-side', v['max-side'], { int: true, min: 64 }),
     maxFaces: num('max-faces', v['max-faces'], { int: true, min: 1 }),
     runtime,
+    tta: ttaOption(v.tta),
   };
 }
 
@@ -208,6 +210,8 @@ export const PREDICT_USAGE = `poi predict <files, folders or globs> [options]
   --min-score X       detection threshold (default 0.5)
   --max-side N        shrink photos to this longer side before detection (default ${DEFAULT_MAX_SIDE})
   --max-faces N       at most N faces per image (default 100)
+  --runtime R         where TRN runs: auto (default: onnxruntime when it loads), onnx or tfjs
+  --tta flip          also run TRN on each face's mirror image and average (about +0.5 points)
   -q, --quiet         no progress bar or summary
 
 Folders are read recursively (png, jpg, jpeg, webp, tif, tiff, bmp); quote globs ("photos/**/*.jpg").
