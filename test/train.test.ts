@@ -7,7 +7,7 @@ import { initBackend } from '../src/backend/index.js';
 import { presetConfig, type PoiConfig } from '../src/model/config.js';
 import { loadModel, readCheckpoint } from '../src/model/io.js';
 import { PoiModel } from '../src/model/poi.js';
-import { NonFiniteLossError, train, readLog } from '../src/train/trainer.js';
+import { NonFiniteLossError, resumableWith, train, readLog } from '../src/train/trainer.js';
 import { predictSet } from '../src/eval/predict.js';
 import { syntheticSet, tempDir } from './helpers.js';
 
@@ -121,4 +121,19 @@ test('baselines and ablations build and take a step', async () => {
     if (preset === 'ce') assert.equal(m.pin, null);
     m.dispose();
   }
+});
+
+test('resume: a checkpoint written before a config field existed still resumes; a changed field does not', () => {
+  const now = presetConfig('poi+tiny');
+  // as written by an older poi: no uncertainty.weighting/reference, no pin.labelWeighting
+  const old = JSON.parse(JSON.stringify(now)) as PoiConfig;
+  delete (old.model.uncertainty as Partial<PoiConfig['model']['uncertainty']>).weighting;
+  delete (old.model.uncertainty as Partial<PoiConfig['model']['uncertainty']>).reference;
+  delete (old.model.pin as Partial<PoiConfig['model']['pin']>).labelWeighting;
+  assert.ok(resumableWith(old, now));
+  assert.ok(resumableWith(now, { ...now, train: { ...now.train, epochs: 40 } }));
+  const changed = JSON.parse(JSON.stringify(now)) as PoiConfig;
+  changed.model.uncertainty.weighting = 'label';
+  assert.equal(resumableWith(now, changed), false);
+  assert.equal(resumableWith(now, { ...now, train: { ...now.train, lr: 1 } }), false);
 });

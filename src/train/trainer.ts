@@ -16,7 +16,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '../tf.js';
 import type { ImageSet } from '../data/types.js';
-import type { PoiConfig } from '../model/config.js';
+import { defaultConfig, mergeConfig, type PoiConfig } from '../model/config.js';
 import { readCheckpoint, saveModel, writeCheckpoint, type TensorMap } from '../model/io.js';
 import { applyBnUpdates, type Ctx, discardBnUpdates } from '../model/params.js';
 import { PoiModel } from '../model/poi.js';
@@ -90,7 +90,14 @@ export class NonFiniteLossError extends Error {}
 
 /** Config fields that may differ on resume (the rest must match the checkpoint). */
 function comparable(c: PoiConfig): string {
-  return JSON.stringify({ ...c, train: { ...c.train, epochs: 0, evalEvery: 0 } });
+  // fields added to poi after the checkpoint was written take their defaults, which keep the old behaviour
+  const full = mergeConfig(defaultConfig(), c);
+  return JSON.stringify({ ...full, train: { ...full.train, epochs: 0, evalEvery: 0 } });
+}
+
+/** Whether a checkpoint written under `saved` may be resumed under `now` (only the epoch count and eval cadence may differ). */
+export function resumableWith(saved: PoiConfig, now: PoiConfig): boolean {
+  return comparable(saved) === comparable(now);
 }
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {
@@ -134,7 +141,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   if (opts.resume && existsSync(ckptFile)) {
     const { header, tensors } = await readCheckpoint<CheckpointHeader>(ckptFile);
-    if (comparable(header.config) !== comparable(config)) {
+    if (!resumableWith(header.config, config)) {
       throw new Error(`${ckptFile}: the checkpoint was made with a different config; resume with the run's own config.json (only train.epochs may change)`);
     }
     const params: TensorMap = new Map();
