@@ -31,7 +31,7 @@ before(async () => {
   writeFileSync(join(root, 'FER2013Valid', 'fer0000000.png'), 'not a png');
 });
 
-test('poi train, then poi eval --json on a FERPlus-layout folder', () => {
+test('poi train, then poi eval --json on a FERPlus-layout folder', async () => {
   const out = join(tempDir(), 'run');
   const t = poi(['train', '--config', 'poi+tiny', '--data', root, '--out', out, '--epochs', '2', '--quiet']);
   assert.equal(t.code, 0, t.err);
@@ -48,6 +48,20 @@ test('poi train, then poi eval --json on a FERPlus-layout folder', () => {
   assert.ok(r.votes && Number.isFinite(r.votes.kl));
   assert.ok(Number.isFinite(r.uncertainty.spearmanVoteEntropy) || r.uncertainty.spearmanVoteEntropy === null);
   assert.equal(r.confusion.length, 8);
+  // --votes raw: the votes as cast, single dissenting votes kept; a set where every face has two single
+  // dissenters has zero vote entropy by the default rule and a positive one by the raw votes
+  const split = join(tempDir('poi-votes-'), 'FER2013Valid');
+  await writeFerplusSplit(split, 16, 5, (_, c) => {
+    const v = votesFor(c, 8, (c + 1) % 8);
+    v[(c + 1) % 8] = 1;
+    v[(c + 2) % 8] = 1;
+    return v;
+  });
+  const dropped = JSON.parse(poi(['eval', '--model', join(out, 'best'), '--data', split, '--json']).out);
+  const raw = JSON.parse(poi(['eval', '--model', join(out, 'best'), '--data', split, '--json', '--votes', 'raw']).out);
+  assert.equal(dropped.votes.meanEntropy, 0);
+  assert.ok(Math.abs(raw.votes.meanEntropy - -(0.8 * Math.log(0.8) + 2 * 0.1 * Math.log(0.1))) < 1e-5, String(raw.votes.meanEntropy));
+  assert.match(poi(['eval', '--model', join(out, 'best'), '--data', split, '--votes', 'most']).err, /--votes: expected drop-single or raw/);
   const text = poi(['eval', '--model', join(out, 'best'), '--data', root]);
   assert.equal(text.code, 0, text.err);
   assert.match(text.out, /Confusion matrix/);

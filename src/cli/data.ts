@@ -5,6 +5,7 @@ import { readDataset } from '../data/detect.js';
 import { decodeDataset } from '../data/decode.js';
 import { mapClasses } from '../data/classes.js';
 import type { Dataset, ImageSet } from '../data/types.js';
+import type { FerplusSoftMode } from '../data/ferplus.js';
 import type { InputSpec } from '../model/config.js';
 import { Progress } from '../util/progress.js';
 
@@ -31,9 +32,9 @@ export async function loadSet(
   path: string,
   split: string | undefined,
   input: InputSpec,
-  opts: { classes?: string[]; mapping?: Record<string, string | null>; limit?: number; quiet?: boolean; keepUnlabelled?: boolean } = {},
+  opts: { classes?: string[]; mapping?: Record<string, string | null>; limit?: number; quiet?: boolean; keepUnlabelled?: boolean; votes?: FerplusSoftMode } = {},
 ): Promise<{ set: ImageSet; dataset: Dataset }> {
-  let ds = readDataset({ path, split });
+  let ds = readDataset({ path, split, soft: opts.votes });
   if (!opts.keepUnlabelled) ds = { ...ds, samples: ds.samples.filter((s) => s.label >= 0) };
   if (opts.classes) {
     const a = [...ds.classes].map((c) => c.toLowerCase()).sort().join(',');

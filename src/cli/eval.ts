@@ -9,6 +9,7 @@ import { parse, str, UsageError, num, runtimeOption, ttaOption } from './args.js
 import { defaultSplits, loadSet, parseMapping } from './data.js';
 
 import { openTrnRunner, parseTta, withFlipTta, type Runtime, type Tta } from '../infer/runner.js';
+import type { FerplusSoftMode } from '../data/ferplus.js';
 import type { PoiModel } from '../model/poi.js';
 export type { Runtime };
 
@@ -47,6 +48,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     limit: { type: 'string' },
     runtime: { type: 'string' },
     tta: { type: 'string' },
+    votes: { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
   });
   const modelDir = str(v.model);
@@ -54,6 +56,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (!modelDir || !data) throw new UsageError('poi eval: --model <dir> and --data <dir> are required');
   const runtime = runtimeOption(v.runtime);
   const tta = ttaOption(v.tta);
+  const votes = str(v.votes) as FerplusSoftMode | undefined;
+  if (votes !== undefined && votes !== 'drop-single' && votes !== 'raw') throw new UsageError(`--votes: expected drop-single or raw, got "${votes}"`);
   const threads = num('threads', v.threads, { int: true, min: 1 });
   const manifest = await readModelManifest(modelDir);
   const split = str(v.split) ?? defaultSplits(data).val;
@@ -62,6 +66,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     mapping: parseMapping(str(v.map)),
     limit: num('limit', v.limit, { int: true, min: 1 }),
     quiet: !!(v.quiet || v.json),
+    votes,
   });
   const pred = await predictModelSet(modelDir, set, { runtime, backend: str(v.backend), threads, tta });
   const report = evaluate({

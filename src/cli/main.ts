@@ -12,6 +12,7 @@ Usage:
   poi eval  --model <dir> --data <dir> [--split name] [--json] [--map "theirs=ours,..."]
             [--runtime auto|onnx|tfjs]   (default auto: onnx when onnxruntime-node loads)
             [--tta flip]   also run TRN on each face's mirror image and average
+            [--votes drop-single|raw]   FERPlus votes for KL/Spearman: single votes dropped (default) or as cast
   poi calibrate <model dir> --data <dir> [--split name] [--out <model dir>] [--seed N] [--dry-run] [--json]
             fit a temperature on a labelled split (default: validation) and bake it into TRN's head
   poi export --onnx <model dir> [--out file]   write the TRN as ONNX (default <model dir>/model.onnx)
