@@ -28,12 +28,12 @@ export { saveModel, loadModel, readModelManifest, type ModelManifest } from './m
 export { train, evaluateSet, headline, readLog, NonFiniteLossError, type TrainOptions, type TrainResult, type EpochRecord } from './train/trainer.js';
 export { evaluate, type EvalReport } from './eval/metrics.js';
 export { formatReport } from './eval/format.js';
-export { predictSet, type SetPredictions } from './eval/predict.js';
+export { predictSet, predictSetWithRunner, type SetPredictions } from './eval/predict.js';
 export { exportOnnx, exportOnnxFromDir, buildTrnOnnx } from './onnx/export.js';
 export { fitTemperature, scaleProbs, crossFitTemperature, type TemperatureFit, type CrossFit } from './eval/calibrate.js';
 export { writeCalibratedModel } from './model/calibration.js';
 export { type CalibrationRecord } from './model/io.js';
-export { createOrtRunner, onnxAvailable, predictSetWithRunner, type OrtRunnerOptions } from './onnx/runtime.js';
+export { createOrtRunner, onnxAvailable, type OrtRunnerOptions } from './onnx/runtime.js';
 export {
   createRecognizer,
   defaultModelDir,

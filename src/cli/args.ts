@@ -1,4 +1,5 @@
 /** Small helpers over node:util parseArgs with errors a user can act on. */
+import type { FerplusSoftMode } from '../data/ferplus.js';
 import type { Runtime, Tta } from '../infer/runner.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
@@ -52,4 +53,11 @@ export function ttaOption(v: string | boolean | undefined): Tta | undefined {
   const t = str(v);
   if (t !== undefined && t !== 'none' && t !== 'flip') throw new UsageError(`--tta: expected none or flip, got "${t}"`);
   return t;
+}
+
+/** --votes: how FERPlus votes become the distribution KL and Spearman are measured against. */
+export function votesOption(v: string | boolean | undefined): FerplusSoftMode | undefined {
+  const m = str(v);
+  if (m !== undefined && m !== 'drop-single' && m !== 'raw') throw new UsageError(`--votes: expected drop-single or raw, got "${m}"`);
+  return m;
 }

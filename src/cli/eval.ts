@@ -4,13 +4,12 @@ import type { ImageSet } from '../data/types.js';
 import { loadModel, readModelManifest } from '../model/io.js';
 import { evaluate } from '../eval/metrics.js';
 import { formatReport } from '../eval/format.js';
-import type { SetPredictions } from '../eval/predict.js';
-import { parse, str, UsageError, num, runtimeOption, ttaOption } from './args.js';
+import { predictSetWithRunner, type SetPredictions } from '../eval/predict.js';
+import { openTrnRunner, withFlipTta, type Runtime, type Tta } from '../infer/runner.js';
+import type { PoiModel } from '../model/poi.js';
+import { parse, str, UsageError, num, runtimeOption, ttaOption, votesOption } from './args.js';
 import { defaultSplits, loadSet, parseMapping } from './data.js';
 
-import { openTrnRunner, parseTta, withFlipTta, type Runtime, type Tta } from '../infer/runner.js';
-import type { FerplusSoftMode } from '../data/ferplus.js';
-import type { PoiModel } from '../model/poi.js';
 export type { Runtime };
 
 /**
@@ -22,7 +21,6 @@ export async function predictModelSet(
   set: ImageSet,
   opts: { runtime?: Runtime; backend?: string; threads?: number; tta?: Tta } = {},
 ): Promise<SetPredictions & { runtime: string }> {
-  const { predictSetWithRunner } = await import('../onnx/runtime.js');
   const getModel = async (): Promise<PoiModel> => {
     await initBackend({ backend: opts.backend, threads: opts.threads });
     return (await loadModel(modelDir)).model;
@@ -56,8 +54,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (!modelDir || !data) throw new UsageError('poi eval: --model <dir> and --data <dir> are required');
   const runtime = runtimeOption(v.runtime);
   const tta = ttaOption(v.tta);
-  const votes = str(v.votes) as FerplusSoftMode | undefined;
-  if (votes !== undefined && votes !== 'drop-single' && votes !== 'raw') throw new UsageError(`--votes: expected drop-single or raw, got "${votes}"`);
+  const votes = votesOption(v.votes);
   const threads = num('threads', v.threads, { int: true, min: 1 });
   const manifest = await readModelManifest(modelDir);
   const split = str(v.split) ?? defaultSplits(data).val;

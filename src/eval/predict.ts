@@ -1,7 +1,9 @@
 /** Run a model over a whole decoded image set, in batches, with TRN only. */
 import * as tf from '../tf.js';
 import type { ImageSet } from '../data/types.js';
+import type { InputSpec } from '../model/config.js';
 import type { PoiModel } from '../model/poi.js';
+import type { TrnRunner } from '../infer/runner.js';
 
 export interface SetPredictions {
   /** N*K probabilities. */
@@ -10,15 +12,20 @@ export interface SetPredictions {
   confidence: Float32Array;
 }
 
-/** Normalise uint8 NHWC pixels [start, end) to the model's float input. */
-export function toInput(set: ImageSet, start: number, end: number, mean: number, std: number): tf.Tensor4D {
-  const { height: h, width: w, channels: c } = set;
-  const px = set.pixels.subarray(start * h * w * c, end * h * w * c);
+/** uint8 NHWC pixels of faces [start, end) as the model's float input, (px/255 - mean)/std. */
+function normalised(set: ImageSet, start: number, end: number, mean: number, std: number): Float32Array {
+  const per = set.height * set.width * set.channels;
+  const px = set.pixels.subarray(start * per, end * per);
   const x = new Float32Array(px.length);
   const a = 1 / (255 * std);
   const b = -mean / std;
   for (let i = 0; i < px.length; i++) x[i] = px[i] * a + b;
-  return tf.tensor4d(x, [end - start, h, w, c]);
+  return x;
+}
+
+/** Normalise uint8 NHWC pixels [start, end) to the model's float input. */
+export function toInput(set: ImageSet, start: number, end: number, mean: number, std: number): tf.Tensor4D {
+  return tf.tensor4d(normalised(set, start, end, mean, std), [end - start, set.height, set.width, set.channels]);
 }
 
 export async function predictSet(
@@ -42,6 +49,31 @@ export async function predictSet(
     probs.set(await out.probs.data(), s * k);
     confidence.set(await out.confidence.data(), s);
     tf.dispose([x, out.probs, out.confidence]);
+    opts.onProgress?.(e, n);
+  }
+  return { probs, confidence };
+}
+
+/** predictSet through any TrnRunner (onnxruntime, tfjs, flip TTA): the same batches and normalisation. */
+export async function predictSetWithRunner(
+  runner: TrnRunner,
+  set: ImageSet,
+  input: InputSpec,
+  numClasses: number,
+  opts: { batchSize?: number; onProgress?: (done: number, total: number) => void } = {},
+): Promise<SetPredictions> {
+  if (set.height !== input.height || set.width !== input.width || set.channels !== input.channels) {
+    throw new Error(`images are ${set.height}x${set.width}x${set.channels}, the model expects ${input.height}x${input.width}x${input.channels}`);
+  }
+  const n = set.labels.length;
+  const bs = opts.batchSize ?? 128;
+  const probs = new Float32Array(n * numClasses);
+  const confidence = new Float32Array(n);
+  for (let s = 0; s < n; s += bs) {
+    const e = Math.min(n, s + bs);
+    const out = await runner.run(normalised(set, s, e, input.mean, input.std), e - s);
+    probs.set(out.probs, s * numClasses);
+    confidence.set(out.confidence, s);
     opts.onProgress?.(e, n);
   }
   return { probs, confidence };

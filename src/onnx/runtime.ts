@@ -11,20 +11,13 @@ import { createRequire } from 'node:module';
 import { readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { ImageSet } from '../data/types.js';
 import type { InputSpec } from '../model/config.js';
+import type { TrnRunner } from '../infer/runner.js';
 import { readModelManifest } from '../model/io.js';
 import { writeFileAtomic, ensureDir } from '../util/fs.js';
 import { FINGERPRINT_KEY, fingerprintOf, ONNX_CONFIDENCE, ONNX_FILE, ONNX_INPUT, ONNX_PROBS, onnxBytesFromDir } from './export.js';
 import { decodeModel } from './proto.js';
 
-/** Same shape as src/infer/runner.ts's TrnRunner (kept local so this module stands alone). */
-export interface TrnRunner {
-  readonly backend: string;
-  /** input: normalised NHWC float32 [n,H,W,C]; probs [n*K], confidence [n]. */
-  run(input: Float32Array, n: number): Promise<{ probs: Float32Array; confidence: Float32Array }>;
-  dispose(): void;
-}
 
 export interface OrtRunnerOptions {
   /** Intra-op threads (default: onnxruntime's choice, the physical cores). */
@@ -150,35 +143,3 @@ export async function createOrtRunner(modelDir: string, opts: OrtRunnerOptions =
     },
   };
 }
-
-/** Run a runner over a whole decoded image set in batches (ORT counterpart of eval/predict.ts's predictSet). */
-export async function predictSetWithRunner(
-  runner: TrnRunner,
-  set: ImageSet,
-  input: InputSpec,
-  numClasses: number,
-  opts: { batchSize?: number; onProgress?: (done: number, total: number) => void } = {},
-): Promise<{ probs: Float32Array; confidence: Float32Array }> {
-  if (set.height !== input.height || set.width !== input.width || set.channels !== input.channels) {
-    throw new Error(`images are ${set.height}x${set.width}x${set.channels}, the model expects ${input.height}x${input.width}x${input.channels}`);
-  }
-  const n = set.labels.length;
-  const per = input.height * input.width * input.channels;
-  const bs = opts.batchSize ?? 128;
-  const probs = new Float32Array(n * numClasses);
-  const confidence = new Float32Array(n);
-  const a = 1 / (255 * input.std);
-  const b = -input.mean / input.std;
-  for (let s = 0; s < n; s += bs) {
-    const e = Math.min(n, s + bs);
-    const px = set.pixels.subarray(s * per, e * per);
-    const x = new Float32Array(px.length);
-    for (let i = 0; i < px.length; i++) x[i] = px[i] * a + b;
-    const out = await runner.run(x, e - s);
-    probs.set(out.probs, s * numClasses);
-    confidence.set(out.confidence, s);
-    opts.onProgress?.(e, n);
-  }
-  return { probs, confidence };
-}
-
