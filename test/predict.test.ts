@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { createRecognizer, type FaceResult, type Recognizer } from '../src/infer/recognizer.js';
 import { faceApiSample } from '../src/face/detector.js';
-import { demoCommand, predictCommand, type Io } from '../src/cli/predict.js';
+import { demoCommand, fitName, predictCommand, type Io } from '../src/cli/predict.js';
 import { USAGE } from '../src/cli/main.js';
 import { FER_CLASSES, tempDir } from './helpers.js';
 
@@ -225,4 +225,15 @@ test('poi predict usage errors', async () => {
   await assert.rejects(predictCommand(['x.jpg', '--detector', 'yolo']), /--detector/);
   await assert.rejects(predictCommand(['x.jpg', '--tta', 'rotate']), /--tta: expected none or flip/);
   await assert.rejects(predictCommand(['x.jpg', '--runtime', 'gpu']), /--runtime: expected auto, onnx or tfjs/);
+});
+
+test('the table fits long paths at a folder boundary and keeps the file name', () => {
+  assert.equal(fitName('a.jpg', 8), 'a.jpg   ');
+  const long = 'node_modules/@vladmandic/face-api/demo/sample1.jpg';
+  const fitted = fitName(long, 40);
+  assert.equal(fitted.length, 40);
+  assert.equal(fitted.trimEnd(), '…/@vladmandic/face-api/demo/sample1.jpg');
+  assert.equal(fitName(long, 30).trimEnd(), '…/face-api/demo/sample1.jpg');
+  // a single long name with no folder in the kept part is cut mid-name
+  assert.equal(fitName('x'.repeat(20) + '.jpg', 10), '…xxxxx.jpg');
 });

@@ -62,9 +62,15 @@ function pad(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
 
-/** A file name fitted to the column: long paths keep their end (the file name). */
-function fit(s: string, n: number): string {
-  return s.length <= n ? pad(s, n) : '…' + s.slice(s.length - n + 1);
+/**
+ * A file name fitted to the column: long paths keep their end (the file name), cut at a folder boundary
+ * where one falls in the kept part ("…/@vladmandic/face-api/demo/sample1.jpg", not "…s/@vladmandic/...").
+ */
+export function fitName(s: string, n: number): string {
+  if (s.length <= n) return pad(s, n);
+  const tail = s.slice(s.length - n + 1);
+  const cut = tail.search(/[\\/]/);
+  return pad(cut >= 0 && cut < tail.length - 1 ? '…' + tail.slice(cut) : '…' + tail, n);
 }
 
 /** The table: one row per face, explain lines below it. */
@@ -81,7 +87,7 @@ class Table {
     const b = f.box;
     const box = `${Math.round(b.x)},${Math.round(b.y)} ${Math.round(b.width)}x${Math.round(b.height)}`;
     this.io.out.write(
-      `${fit(name, this.nameWidth)}  ${pad(String(i + 1), 4)}  ${pad(box, 20)}  ${pad(f.emotion, 10)}  ${pad(pct(f.probability), 4)}  ${pad(f.confidence.toFixed(2), 4)}  ${top(f.emotions, 3)}\n`,
+      `${fitName(name, this.nameWidth)}  ${pad(String(i + 1), 4)}  ${pad(box, 20)}  ${pad(f.emotion, 10)}  ${pad(pct(f.probability), 4)}  ${pad(f.confidence.toFixed(2), 4)}  ${top(f.emotions, 3)}\n`,
     );
     if (f.regions) {
       for (const r of f.regions) {
@@ -96,7 +102,7 @@ class Table {
   }
   note(name: string, text: string): void {
     this.head();
-    this.io.out.write(`${fit(name, this.nameWidth)}  ${text}\n`);
+    this.io.out.write(`${fitName(name, this.nameWidth)}  ${text}\n`);
   }
 }
 
