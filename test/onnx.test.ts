@@ -15,7 +15,7 @@ import { exportCommand } from '../src/cli/export.js';
 import { Rng } from '../src/util/rng.js';
 import { FER_CLASSES, syntheticSet, tempDir } from './helpers.js';
 import { predictModelSet } from '../src/cli/eval.js';
-import { openTrnRunner } from '../src/infer/runner.js';
+import { openTrnRunner } from '../src/infer/runtime.js';
 
 const SHIPPED = 'models/poi-ferplus';
 const TOL = 1e-4;

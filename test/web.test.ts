@@ -164,6 +164,9 @@ test('poi demo in chromium: upload a photo, the page shows what poi predict --js
   const expected = (p: string) => lines.filter((l) => resolve(ROOT, l.path) === p);
   assert.equal(expected(face).length, 1);
   assert.equal(expected(SAMPLE1).length, 3);
+  const predFlip = spawnSync(process.execPath, [POI, 'predict', '--json', '--tta', 'flip', SAMPLE1], { cwd: ROOT, encoding: 'utf8', timeout: 90_000 });
+  assert.equal(predFlip.status, 0, `poi predict --tta flip failed:\n${predFlip.stderr}`);
+  const flipLines: PredictLine[] = predFlip.stdout.trim().split('\n').map((l) => JSON.parse(l));
 
   const { chromium } = await import('playwright-core');
   const demo = await startDemo();
@@ -192,17 +195,19 @@ test('poi demo in chromium: upload a photo, the page shows what poi predict --js
     assert.equal(await page.getAttribute('#status', 'data-state'), 'ready', `page failed to load: ${await page.textContent('#status')}`);
     const backend = await page.getAttribute('body', 'data-backend');
 
-    const upload = async (file: string): Promise<PageFace[]> => {
-      await page.setInputFiles('#file', file);
-      const name = file.split('/').pop()!;
-      await page.waitForSelector(`#faces[data-source="${name}"], #status[data-state="error"]`, { timeout: 60_000 });
-      assert.equal(await page.getAttribute('#status', 'data-state'), 'done', `page error: ${await page.textContent('#status')}`);
-      return page.$$eval('#faces .face', (els) =>
+    const shownFaces = (): Promise<PageFace[]> =>
+      page.$$eval('#faces .face', (els) =>
         els.map((e) => {
           const d = (e as HTMLElement).dataset;
           return { box: JSON.parse(d.box!), emotions: JSON.parse(d.emotions!), confidence: Number(d.confidence), emotion: d.emotion!, level: d.level! };
         }),
       );
+    const upload = async (file: string): Promise<PageFace[]> => {
+      await page.setInputFiles('#file', file);
+      const name = file.split('/').pop()!;
+      await page.waitForSelector(`#faces[data-source="${name}"], #status[data-state="error"]`, { timeout: 60_000 });
+      assert.equal(await page.getAttribute('#status', 'data-state'), 'done', `page error: ${await page.textContent('#status')}`);
+      return shownFaces();
     };
     const compare = (shown: PageFace[], want: PredictLine[], tol: number, what: string): number => {
       assert.equal(shown.length, want.length, `${what}: ${shown.length} faces on the page, ${want.length} from poi predict`);
@@ -237,6 +242,19 @@ test('poi demo in chromium: upload a photo, the page shows what poi predict --js
     await page.check('#explain');
     await page.waitForSelector('#faces .face .explain .region', { timeout: 30_000 });
     assert.equal(await page.$$eval('#faces .face:first-child .region', (els) => els.length), 4);
+
+    // the mirror toggle: the page re-runs with flip TTA and then shows what `poi predict --tta flip` gives,
+    // which differs from the plain reading by more than the tolerance (so the toggle must really act)
+    const plainVsFlip = Math.max(...expected(SAMPLE1).flatMap((w) => {
+      const f = flipLines.reduce((a, b) => (Math.hypot(centre(a.box)[0] - centre(w.box)[0], centre(a.box)[1] - centre(w.box)[1]) <= Math.hypot(centre(b.box)[0] - centre(w.box)[0], centre(b.box)[1] - centre(w.box)[1]) ? a : b));
+      return Object.keys(w.emotions).map((c) => Math.abs(w.emotions[c] - f.emotions[c]));
+    }));
+    assert.ok(plainVsFlip > TOLERANCE, `flip TTA changes sample1.jpg's probabilities by only ${plainVsFlip}`);
+    await page.check('#tta');
+    await page.waitForSelector('#faces[data-tta="flip"], #status[data-state="error"]', { timeout: 60_000 });
+    assert.equal(await page.getAttribute('#status', 'data-state'), 'done', `page error: ${await page.textContent('#status')}`);
+    compare(await shownFaces(), flipLines, TOLERANCE, 'sample1.jpg with flip TTA');
+
     const artifacts = join(ROOT, 'artifacts');
     mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: join(artifacts, 'web-demo.png'), fullPage: true });

@@ -1,6 +1,7 @@
 /** Small helpers over node:util parseArgs with errors a user can act on. */
 import type { FerplusSoftMode } from '../data/ferplus.js';
-import type { Runtime, Tta } from '../infer/runner.js';
+import type { Tta } from '../infer/runner.js';
+import type { Runtime } from '../infer/runtime.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
@@ -41,7 +42,7 @@ export function str(v: string | boolean | undefined): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** --runtime: where TRN runs (src/infer/runner.ts openTrnRunner). */
+/** --runtime: where TRN runs (src/infer/runtime.ts openTrnRunner). */
 export function runtimeOption(v: string | boolean | undefined): Runtime | undefined {
   const r = str(v);
   if (r !== undefined && r !== 'auto' && r !== 'onnx' && r !== 'tfjs') throw new UsageError(`--runtime: expected auto, onnx or tfjs, got "${r}"`);

@@ -23,7 +23,8 @@ import type { PoiModel } from '../model/poi.js';
 import { alignFace, normalise, placeRegion, type Box, type Point, type Similarity } from '../face/align.js';
 import { FaceDetector, type DetectorName, type DetectorOptions } from '../face/detector.js';
 import { decodeAligned, decodePhoto } from '../face/image.js';
-import { openTrnRunner, parseTta, withFlipTta, type Runtime, type TrnRunner, type Tta } from './runner.js';
+import { parseTta, withFlipTta, type TrnRunner, type Tta } from './runner.js';
+import { openTrnRunner, type Runtime } from './runtime.js';
 import { distribution as distributionOf, emotionFields, round4 } from './result.js';
 
 /** The package's root folder (holds package.json and models/). */

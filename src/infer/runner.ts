@@ -1,6 +1,8 @@
 /**
  * The inference step behind an interface, so another engine (ONNX Runtime: src/onnx/runtime.ts
- * createOrtRunner) can replace tfjs without the recognizer changing.
+ * createOrtRunner) can replace tfjs without the recognizer changing, and test-time augmentation can wrap
+ * any of them. No Node imports: the browser page runs TRN through the same code (Node's choice of engine
+ * is src/infer/runtime.ts).
  */
 import * as tf from '../tf.js';
 import type { PoiModel } from '../model/poi.js';
@@ -43,37 +45,6 @@ export function createTfjsRunner(model: PoiModel, opts: { dispose?: boolean } = 
       if (opts.dispose) model.dispose();
     },
   };
-}
-
-/** Where TRN runs: onnxruntime-node when it loads ('auto'), or one engine by name. */
-export type Runtime = 'auto' | 'onnx' | 'tfjs';
-
-/**
- * The one rule for choosing TRN's engine, used by the recognizer and by `poi eval`/`calibrate`:
- * 'tfjs' → tfjs; 'onnx' → onnxruntime or an error; 'auto' → onnxruntime when the package loads and the
- * session opens, otherwise tfjs with a warning naming why. `getModel` loads the tfjs model lazily (only
- * the tfjs path needs it); `disposeModel` hands its ownership to the runner.
- */
-export async function openTrnRunner(
-  modelDir: string,
-  opts: { runtime?: Runtime; threads?: number; getModel: () => Promise<PoiModel>; disposeModel?: boolean },
-): Promise<TrnRunner> {
-  const runtime = opts.runtime ?? 'auto';
-  if (runtime !== 'auto' && runtime !== 'onnx' && runtime !== 'tfjs') throw new Error(`unknown runtime "${runtime}" (auto, onnx or tfjs)`);
-  if (runtime !== 'tfjs') {
-    const { onnxAvailable, createOrtRunner } = await import('../onnx/runtime.js');
-    if (!onnxAvailable()) {
-      if (runtime === 'onnx') throw new Error('onnxruntime-node is not available; use runtime "tfjs"');
-    } else {
-      try {
-        return await createOrtRunner(modelDir, { threads: opts.threads });
-      } catch (e) {
-        if (runtime === 'onnx') throw e;
-        process.emitWarning(`poi: onnxruntime failed (${(e as Error).message}); using tfjs`);
-      }
-    }
-  }
-  return createTfjsRunner(await opts.getModel(), { dispose: opts.disposeModel });
 }
 
 /** Test-time augmentation: 'flip' also runs each face's mirror image and averages the two. */

@@ -13,6 +13,7 @@ import { describeUncertainty, type Description } from '../../src/ui/describe.js'
 import { AU_NAMES, type Au } from '../../src/model/prior.js';
 import { DEFAULT_MAX_SIDE, shrinkToFit } from '../../src/face/resize.js';
 import { distribution, emotionFields } from '../../src/infer/result.js';
+import { createTfjsRunner, withFlipTta, type Tta } from '../../src/infer/runner.js';
 
 /** Where the demo server puts things, relative to the page. */
 export const PATHS = { poiModel: 'models/poi/', faceApi: 'models/face-api/', wasm: 'wasm/' };
@@ -140,9 +141,11 @@ export interface RecognizeOptions {
    */
   maxSide: number;
   explain: boolean;
+  /** 'flip': TRN also reads each face's mirror image and averages the two (Node's --tta flip, same code). */
+  tta: Tta;
 }
 
-export const DEFAULT_RECOGNIZE: RecognizeOptions = { minScore: 0.5, maxFaces: 100, maxSide: DEFAULT_MAX_SIDE, explain: false };
+export const DEFAULT_RECOGNIZE: RecognizeOptions = { minScore: 0.5, maxFaces: 100, maxSide: DEFAULT_MAX_SIDE, explain: false, tta: 'none' };
 
 /**
  * The photo as poi's RawImage (RGB), shrunk to fit maxSide by the code Node's decodePhoto uses
@@ -194,15 +197,15 @@ export async function recognize(model: PoiModel, photo: HTMLCanvasElement, opts:
     const toCrop = { a: a.transform.a / s, b: a.transform.b / s, tx: a.transform.tx, ty: a.transform.ty };
     return { ...a, toCrop };
   });
-  const input = tf.tensor4d(x, [n, size, size, channels]);
   const k = model.numClasses;
+  // TRN through the runner Node's recognizer uses, so flip TTA is the same code on both sides
+  const base = createTfjsRunner(model);
+  const trn = o.tta === 'flip' ? withFlipTta(base, model.config.input) : base;
+  const { probs, confidence: conf } = await trn.run(x, n);
+  const input = o.explain ? tf.tensor4d(x, [n, size, size, channels]) : null;
   try {
-    const out = model.predict(input);
-    const probs = await out.probs.data();
-    const conf = await out.confidence.data();
-    tf.dispose([out.probs, out.confidence]);
     let explained: FaceResult['explain'][] = [];
-    if (o.explain) {
+    if (input) {
       const e = model.explain(input);
       if (e) {
         const q = await e.q.data();
@@ -241,6 +244,6 @@ export async function recognize(model: PoiModel, photo: HTMLCanvasElement, opts:
       };
     });
   } finally {
-    input.dispose();
+    input?.dispose();
   }
 }

@@ -15,6 +15,8 @@ const webcamBtn = $<HTMLButtonElement>('webcam');
 const explainBox = $<HTMLInputElement>('explain');
 const params = new URLSearchParams(location.search);
 explainBox.checked = params.get('explain') === '1';
+const ttaBox = $<HTMLInputElement>('tta');
+ttaBox.checked = params.get('tta') === 'flip';
 
 /** The clean image (the display canvas gets the overlay drawn on top). */
 const source = document.createElement('canvas');
@@ -30,7 +32,7 @@ function status(state: 'loading' | 'ready' | 'working' | 'done' | 'error', text:
 /** Name of the photo on screen (data-source on #faces, so a reader knows which photo a result is for). */
 let sourceName = '';
 
-function show(faces: FaceResult[], ms: number): void {
+function show(faces: FaceResult[], ms: number, tta: 'none' | 'flip'): void {
   canvas.width = source.width;
   canvas.height = source.height;
   const ctx = canvas.getContext('2d')!;
@@ -39,6 +41,7 @@ function show(faces: FaceResult[], ms: number): void {
   facesEl.replaceChildren(...faces.map(faceCard));
   facesEl.dataset.count = String(faces.length);
   facesEl.dataset.source = sourceName;
+  facesEl.dataset.tta = tta;
   if (!faces.length) facesEl.append(Object.assign(document.createElement('p'), { className: 'noface', textContent: 'No face found in this image.' }));
   $('hint').hidden = true;
   const what = faces.length === 1 ? '1 face' : `${faces.length} faces`;
@@ -52,8 +55,9 @@ async function run(): Promise<void> {
     const t0 = performance.now();
     // ?maxSide=N overrides the detection size (default: Node's 1280)
     const maxSide = Number(params.get('maxSide')) || DEFAULT_RECOGNIZE.maxSide;
-    const faces = await recognize(model, source, { explain: explainBox.checked, maxSide });
-    show(faces, performance.now() - t0);
+    const tta = ttaBox.checked ? 'flip' : 'none';
+    const faces = await recognize(model, source, { explain: explainBox.checked, tta, maxSide });
+    show(faces, performance.now() - t0, tta);
   } finally {
     busy = false;
   }
@@ -125,9 +129,11 @@ webcamBtn.addEventListener('click', () => {
   if (webcam) stopWebcam();
   else startWebcam().catch(fail);
 });
-explainBox.addEventListener('change', () => {
-  if (!webcam && source.width) run().catch(fail);
-});
+for (const box of [explainBox, ttaBox]) {
+  box.addEventListener('change', () => {
+    if (!webcam && source.width) run().catch(fail);
+  });
+}
 // drop a photo anywhere on the page
 document.addEventListener('dragover', (e) => e.preventDefault());
 document.addEventListener('drop', (e) => {
