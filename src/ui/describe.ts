@@ -6,9 +6,9 @@
  *  - the distribution's shape says *which* readings compete: every class with p >= ambiguousRatio * p(top)
  *    is a candidate (at most maxCandidates); two or more candidates make the face "ambiguous: A or B";
  *  - c says how far poi trusts its top reading. On FERPlus FER2013Valid (3191 faces) the shipped model
- *    (models/poi-ferplus, 80.5% accuracy) is right 92% of the time with c >= 0.80 (61% of faces) and 63% with
- *    0.65 <= c < 0.80; below 0.65 it is right 63% of the time (its c is not monotone down there: faces with
- *    c < 0.55 are mostly right), so "unsure" means "as unsure as probably" for this model
+ *    (models/poi-ferplus, 83.9% accuracy) is right 94% of the time with c >= 0.80 (63% of faces) and 69% with
+ *    0.65 <= c < 0.80; below 0.65 it is right 64% of the time (its c is not monotone down there: faces with
+ *    c < 0.25 are mostly right), so "unsure" means "as unsure as probably" for this model
  *    (`node dist/bench/tune-describe.js --clear 0.9` prints the table). Bands: c >= sureAbove "clear",
  *    c >= unsureBelow "probably", below "unsure". Re-run that command when the shipped model changes.
  */
