@@ -139,6 +139,9 @@ function startDemo(): Promise<{ proc: ChildProcess; url: string; log: () => stri
 }
 
 const centre = (b: PageFace['box']) => [b.x + b.width / 2, b.y + b.height / 2];
+const distance = (a: PageFace['box'], b: PageFace['box']) => Math.hypot(centre(a)[0] - centre(b)[0], centre(a)[1] - centre(b)[1]);
+/** The face whose box centre is nearest to `box`'s. */
+const nearest = <F extends { box: PageFace['box'] }>(faces: F[], box: PageFace['box']): F => faces.reduce((a, b) => (distance(a.box, box) <= distance(b.box, box) ? a : b));
 
 /**
  * Tolerance, absolute, per class probability and for c. Both sides decode the same pixels (a PNG; and
@@ -213,9 +216,8 @@ test('poi demo in chromium: upload a photo, the page shows what poi predict --js
       assert.equal(shown.length, want.length, `${what}: ${shown.length} faces on the page, ${want.length} from poi predict`);
       let worst = 0;
       for (const w of want) {
-        const [wx, wy] = centre(w.box);
-        const s = shown.reduce((a, b) => (Math.hypot(centre(a.box)[0] - wx, centre(a.box)[1] - wy) <= Math.hypot(centre(b.box)[0] - wx, centre(b.box)[1] - wy) ? a : b));
-        assert.ok(Math.hypot(centre(s.box)[0] - wx, centre(s.box)[1] - wy) < 0.1 * w.box.width, `${what}: no face on the page near ${JSON.stringify(w.box)}`);
+        const s = nearest(shown, w.box);
+        assert.ok(distance(s.box, w.box) < 0.1 * w.box.width, `${what}: no face on the page near ${JSON.stringify(w.box)}`);
         assert.deepEqual(Object.keys(s.emotions), Object.keys(w.emotions), `${what}: classes differ`);
         for (const [c, p] of Object.entries(w.emotions)) {
           const diff = Math.abs(s.emotions[c] - p);
@@ -246,7 +248,7 @@ test('poi demo in chromium: upload a photo, the page shows what poi predict --js
     // the mirror toggle: the page re-runs with flip TTA and then shows what `poi predict --tta flip` gives,
     // which differs from the plain reading by more than the tolerance (so the toggle must really act)
     const plainVsFlip = Math.max(...expected(SAMPLE1).flatMap((w) => {
-      const f = flipLines.reduce((a, b) => (Math.hypot(centre(a.box)[0] - centre(w.box)[0], centre(a.box)[1] - centre(w.box)[1]) <= Math.hypot(centre(b.box)[0] - centre(w.box)[0], centre(b.box)[1] - centre(w.box)[1]) ? a : b));
+      const f = nearest(flipLines, w.box);
       return Object.keys(w.emotions).map((c) => Math.abs(w.emotions[c] - f.emotions[c]));
     }));
     assert.ok(plainVsFlip > TOLERANCE, `flip TTA changes sample1.jpg's probabilities by only ${plainVsFlip}`);
