@@ -147,6 +147,35 @@ test('report for a bare model folder needs --data; binned uncertainty plot; no t
   for (const [k, v] of Object.entries(want)) assert.ok(Number.isNaN(v) ? Number.isNaN(got[k]) : Math.abs(got[k] - v) < 1e-12, k);
 });
 
+test('report --votes raw: KL and vote entropy against the votes as cast', async () => {
+  // stray single votes: Microsoft's rule (the default) drops them, so the two readings differ
+  const ferplus = tempDir('poi-report-raw-');
+  await writeFerplusSplit(join(ferplus, 'FER2013Valid'), 24, 5, (i, c) => votesFor(c, i % 3 === 0 ? 9 : i % 3 === 1 ? 7 : 10, (c + 2) % 8));
+  const bare = join(tempDir(), 'model');
+  const config = presetConfig('poi+tiny');
+  const model = new PoiModel(config.model, syntheticSet(8).classes, 4);
+  await saveModel(model, config, bare, {});
+  model.dispose();
+  const shown: Record<string, Record<string, number>> = {};
+  for (const votes of ['raw', 'drop-single'] as const) {
+    const r = await buildReport({ dir: bare, out: join(tempDir(), votes), data: ferplus, split: 'valid', votes, faces: 0, quiet: true });
+    const html = readFileSync(r.html, 'utf8');
+    shown[votes] = headlineFromHtml(html);
+    assert.match(html, votes === 'raw' ? /as cast \(--votes raw\)/ : /single votes dropped/);
+    // the same numbers as evaluate on the set read with that rule
+    const { model: m, manifest } = await loadModel(bare);
+    const { set } = await loadSet(ferplus, 'valid', manifest.input, { classes: manifest.classes, quiet: true, votes });
+    const pred = await predictSet(m, set);
+    m.dispose();
+    const want = headline(evaluate({ probs: pred.probs, labels: set.labels, classes: set.classes, votes: set.soft, uncertainty: pred.confidence.map((c) => 1 - c) }));
+    for (const k of ['klToVotes', 'spearman']) assert.ok(Math.abs(shown[votes][k] - want[k]) < 1e-12, `${votes} ${k}: ${shown[votes][k]} vs ${want[k]}`);
+  }
+  assert.notEqual(shown.raw.klToVotes, shown['drop-single'].klToVotes, 'the option changes what KL is measured against');
+  const bad = spawnSync(process.execPath, [BIN, 'report', bare, '--data', ferplus, '--votes', 'all'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--votes: expected drop-single or raw, got "all"/);
+});
+
 test('a missing log.jsonl or model gives a clear error', async () => {
   // a run folder without its log
   const noLog = join(tempDir(), 'run');

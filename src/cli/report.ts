@@ -1,15 +1,16 @@
 /** `poi report`: an HTML page with plots for a run folder or a model folder (see src/report/build.ts). */
 import { initBackend } from '../backend/index.js';
-import { num, parse, str, UsageError } from './args.js';
+import { num, parse, str, UsageError, votesOption } from './args.js';
 import { parseMapping } from './data.js';
 
 export const REPORT_USAGE = `poi report <run dir | model dir> [--out <dir>] [--data <dataset dir>] [--split name]
-                                  [--limit N] [--faces N] [--map "theirs=ours,..."] [--quiet]
+                                  [--limit N] [--faces N] [--votes drop-single|raw] [--map "theirs=ours,..."] [--quiet]
 
 Writes report.html with PNG plots (training curves, confusion matrix, reliability diagram, uncertainty
 vs vote entropy, risk-coverage, the most and least sure faces) and metrics.json into --out
 (default <dir>/report/). A run folder's model is <run>/best and its data the validation split recorded
-in <run>/config.json; a bare model folder needs --data.
+in <run>/config.json; a bare model folder needs --data. --votes raw measures KL and vote entropy against
+the FERPlus votes as cast (default: single votes dropped, Microsoft's rule, as in poi eval).
 `;
 
 export async function reportCommand(argv: string[]): Promise<number> {
@@ -23,6 +24,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
       map: { type: 'string' },
       limit: { type: 'string' },
       faces: { type: 'string' },
+      votes: { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
     },
     true,
@@ -37,6 +39,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
   const limit = num('limit', v.limit, { int: true, min: 1 });
   const faces = num('faces', v.faces, { int: true, min: 0, max: 60 });
   const mapping = parseMapping(str(v.map));
+  const votes = votesOption(v.votes);
   // fail on a bad folder before the backend starts (cheap checks first)
   const { resolveSource } = await import('../report/build.js');
   const src = resolveSource(positionals[0]);
@@ -53,6 +56,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
     mapping,
     limit,
     faces,
+    votes,
     backend,
     quiet: !!v.quiet,
   });

@@ -12,6 +12,7 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { defaultSplits, loadSet } from '../cli/data.js';
+import type { FerplusSoftMode } from '../data/ferplus.js';
 import { entropy, evaluate, type EvalReport } from '../eval/metrics.js';
 import { predictSet } from '../eval/predict.js';
 import { loadModel, readModelManifest } from '../model/io.js';
@@ -45,6 +46,8 @@ export interface ReportOptions {
   mapping?: Record<string, string | null>;
   /** Evaluate on the first N labelled faces only. */
   limit?: number;
+  /** FERPlus votes for KL and vote entropy: 'drop-single' (Microsoft's rule, the default) or 'raw' (as cast). */
+  votes?: FerplusSoftMode;
   /** Faces per grid (most sure, least sure); default 12, 0 leaves the grids out. */
   faces?: number;
   /** Scatter up to this many faces in the uncertainty plot, binned means beyond (default 1500). */
@@ -172,6 +175,7 @@ export async function buildReport(opts: ReportOptions): Promise<ReportResult> {
       mapping: opts.mapping,
       limit: opts.limit,
       quiet: opts.quiet,
+      votes: opts.votes,
     }));
     log(`predicting ${set.labels.length} faces of ${dataset.name}`);
     pred = await predictSet(model, set);
@@ -299,6 +303,7 @@ export async function buildReport(opts: ReportOptions): Promise<ReportResult> {
     ['model', `${src.modelDir} (${manifest.config.model.method}, saved ${manifest.savedAt})`],
     ['data', `${dataset.name} — ${data.path}${data.split ? `, split ${data.split}` : ''} (from ${data.from})`],
     ['faces', `${report.n} evaluated, ${report.labelled} labelled${report.votes ? `, ${report.votes.n} with votes` : ''}`],
+    ...(report.votes ? [['votes', opts.votes === 'raw' ? 'as cast (--votes raw)' : 'single votes dropped (Microsoft\'s rule; --votes raw for the votes as cast)'] as [string, string]] : []),
   ];
   if (src.kind === 'model' && src.runDir) source.push(['run folder', src.runDir]);
   if (opts.backend) source.push(['backend', opts.backend]);
