@@ -3,7 +3,7 @@ import * as tf from '../tf.js';
 import type { ImageSet } from '../data/types.js';
 import type { InputSpec } from '../model/config.js';
 import type { PoiModel } from '../model/poi.js';
-import type { TrnRunner } from '../infer/runner.js';
+import { createTfjsRunner, type TrnRunner } from '../infer/runner.js';
 
 export interface SetPredictions {
   /** N*K probabilities. */
@@ -28,33 +28,16 @@ export function toInput(set: ImageSet, start: number, end: number, mean: number,
   return tf.tensor4d(normalised(set, start, end, mean, std), [end - start, set.height, set.width, set.channels]);
 }
 
+/** TRN of an in-memory model over the set: predictSetWithRunner on tfjs. */
 export async function predictSet(
   model: PoiModel,
   set: ImageSet,
   opts: { batchSize?: number; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<SetPredictions> {
-  const { input } = model.config;
-  if (set.height !== input.height || set.width !== input.width || set.channels !== input.channels) {
-    throw new Error(`images are ${set.height}x${set.width}x${set.channels}, the model expects ${input.height}x${input.width}x${input.channels}`);
-  }
-  const n = set.labels.length;
-  const k = model.numClasses;
-  const bs = opts.batchSize ?? 128;
-  const probs = new Float32Array(n * k);
-  const confidence = new Float32Array(n);
-  for (let s = 0; s < n; s += bs) {
-    const e = Math.min(n, s + bs);
-    const x = toInput(set, s, e, input.mean, input.std);
-    const out = model.predict(x);
-    probs.set(await out.probs.data(), s * k);
-    confidence.set(await out.confidence.data(), s);
-    tf.dispose([x, out.probs, out.confidence]);
-    opts.onProgress?.(e, n);
-  }
-  return { probs, confidence };
+  return predictSetWithRunner(createTfjsRunner(model), set, model.config.input, model.numClasses, opts);
 }
 
-/** predictSet through any TrnRunner (onnxruntime, tfjs, flip TTA): the same batches and normalisation. */
+/** Any TrnRunner (onnxruntime, tfjs, flip TTA) over a whole decoded set, in batches. */
 export async function predictSetWithRunner(
   runner: TrnRunner,
   set: ImageSet,
