@@ -5,6 +5,7 @@
 import { chooseBackend, DEFAULT_RECOGNIZE, loadFaceApi, loadPoiModel, recognize, type BackendChoice, type FaceResult } from './engine.js';
 import { drawOverlay, faceCard } from './view.js';
 import type { PoiModel } from '../../src/model/poi.js';
+import type { Tta } from '../../src/infer/runner.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const statusEl = $<HTMLDivElement>('status');
@@ -32,7 +33,7 @@ function status(state: 'loading' | 'ready' | 'working' | 'done' | 'error', text:
 /** Name of the photo on screen (data-source on #faces, so a reader knows which photo a result is for). */
 let sourceName = '';
 
-function show(faces: FaceResult[], ms: number, tta: 'none' | 'flip'): void {
+function show(faces: FaceResult[], ms: number, tta: Tta): void {
   canvas.width = source.width;
   canvas.height = source.height;
   const ctx = canvas.getContext('2d')!;
@@ -55,7 +56,7 @@ async function run(): Promise<void> {
     const t0 = performance.now();
     // ?maxSide=N overrides the detection size (default: Node's 1280)
     const maxSide = Number(params.get('maxSide')) || DEFAULT_RECOGNIZE.maxSide;
-    const tta = ttaBox.checked ? 'flip' : 'none';
+    const tta: Tta = ttaBox.checked ? 'flip' : 'none';
     const faces = await recognize(model, source, { explain: explainBox.checked, tta, maxSide });
     show(faces, performance.now() - t0, tta);
   } finally {
