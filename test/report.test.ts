@@ -50,13 +50,23 @@ before(async () => {
   });
 });
 
-/** The model's evaluation on the on-disk set, computed here independently of the report code. */
-async function referenceEval(modelDir: string): Promise<EvalReport> {
+/** The model's evaluation on an on-disk set (default: the shared one), computed here independently of the report code. */
+async function referenceEval(modelDir: string, opts: { data?: string; votes?: 'raw' | 'drop-single' } = {}): Promise<EvalReport> {
   const { model, manifest } = await loadModel(modelDir);
-  const { set } = await loadSet(data, 'valid', manifest.input, { classes: manifest.classes, quiet: true });
+  const { set } = await loadSet(opts.data ?? data, 'valid', manifest.input, { classes: manifest.classes, quiet: true, votes: opts.votes });
   const pred = await predictSet(model, set);
   model.dispose();
   return evaluate({ probs: pred.probs, labels: set.labels, classes: set.classes, votes: set.soft, uncertainty: pred.confidence.map((c) => 1 - c) });
+}
+
+/** An untrained poi+tiny model saved as a bare model folder (no run around it). */
+async function bareModel(seed: number): Promise<string> {
+  const dir = join(tempDir(), 'model');
+  const config = presetConfig('poi+tiny');
+  const model = new PoiModel(config.model, syntheticSet(8).classes, seed);
+  await saveModel(model, config, dir, {});
+  model.dispose();
+  return dir;
 }
 
 /** data-metric → data-value of the headline cards. */
@@ -126,11 +136,7 @@ test('report for a run folder: page, every plot, and the numbers of evaluate', a
 });
 
 test('report for a bare model folder needs --data; binned uncertainty plot; no training curves', async () => {
-  const bare = join(tempDir(), 'model');
-  const config = presetConfig('poi+tiny');
-  const model = new PoiModel(config.model, syntheticSet(8).classes, 3);
-  await saveModel(model, config, bare, {});
-  model.dispose();
+  const bare = await bareModel(3);
   await assert.rejects(buildReport({ dir: bare, quiet: true }), /--data/);
   const out = join(tempDir(), 'rep');
   const r = await buildReport({ dir: bare, out, data, split: 'valid', quiet: true, maxScatter: 10, faces: 4 });
@@ -151,11 +157,7 @@ test('report --votes raw: KL and vote entropy against the votes as cast', async 
   // stray single votes: Microsoft's rule (the default) drops them, so the two readings differ
   const ferplus = tempDir('poi-report-raw-');
   await writeFerplusSplit(join(ferplus, 'FER2013Valid'), 24, 5, (i, c) => votesFor(c, i % 3 === 0 ? 9 : i % 3 === 1 ? 7 : 10, (c + 2) % 8));
-  const bare = join(tempDir(), 'model');
-  const config = presetConfig('poi+tiny');
-  const model = new PoiModel(config.model, syntheticSet(8).classes, 4);
-  await saveModel(model, config, bare, {});
-  model.dispose();
+  const bare = await bareModel(4);
   const shown: Record<string, Record<string, number>> = {};
   for (const votes of ['raw', 'drop-single'] as const) {
     const r = await buildReport({ dir: bare, out: join(tempDir(), votes), data: ferplus, split: 'valid', votes, faces: 0, quiet: true });
@@ -163,11 +165,7 @@ test('report --votes raw: KL and vote entropy against the votes as cast', async 
     shown[votes] = headlineFromHtml(html);
     assert.match(html, votes === 'raw' ? /as cast \(--votes raw\)/ : /single votes dropped/);
     // the same numbers as evaluate on the set read with that rule
-    const { model: m, manifest } = await loadModel(bare);
-    const { set } = await loadSet(ferplus, 'valid', manifest.input, { classes: manifest.classes, quiet: true, votes });
-    const pred = await predictSet(m, set);
-    m.dispose();
-    const want = headline(evaluate({ probs: pred.probs, labels: set.labels, classes: set.classes, votes: set.soft, uncertainty: pred.confidence.map((c) => 1 - c) }));
+    const want = headline(await referenceEval(bare, { data: ferplus, votes }));
     for (const k of ['klToVotes', 'spearman']) assert.ok(Math.abs(shown[votes][k] - want[k]) < 1e-12, `${votes} ${k}: ${shown[votes][k]} vs ${want[k]}`);
   }
   assert.notEqual(shown.raw.klToVotes, shown['drop-single'].klToVotes, 'the option changes what KL is measured against');
