@@ -16,14 +16,16 @@ export interface InputSpec {
 }
 
 export interface BackboneConfig {
-  /** 'vgg': stages of 3x3 conv-BN-ReLU then 2x2 max-pool. 'resnet': basic residual blocks, stride-2 stages. */
-  kind: 'vgg' | 'resnet';
+  /** A row of src/model/backbones (BACKBONES): 'vgg', 'resnet' (from scratch), 'dlib-resnet' (pretrained). */
+  kind: 'vgg' | 'resnet' | 'dlib-resnet';
   /** Channels per stage. */
   widths: number[];
   /** Convs (vgg) or residual blocks (resnet) per stage. */
   depths: number[];
   /** Dropout before the heads (0 = none). */
   dropout: number;
+  /** Start from the weights the kind ships with (kinds with a pretrained source only). */
+  pretrained: boolean;
 }
 
 export interface PinConfig {
@@ -121,6 +123,13 @@ export interface TrainConfig {
   weightDecay: number;
   /** Label smoothing on the hard-label CE (0 = none). */
   labelSmoothing: number;
+  /** Learning-rate multiplier for parameters that start from pretrained weights (the heads keep 1). */
+  pretrainedLrFactor: number;
+  /**
+   * Logit adjustment τ (Menon et al. 2021): the hard-label CE sees logits + τ·log(class prior), so the
+   * rare classes are not drowned out; predictions use the plain logits. 0 = off (the plain objective).
+   */
+  logitAdjustment: number;
   augment: AugmentSettings;
   /** Evaluate on the validation split every N epochs (and at the last). */
   evalEvery: number;
@@ -139,7 +148,7 @@ export interface PoiConfig {
   noise: number;
 }
 
-const vgg = (widths: number[], depths: number[], dropout = 0): BackboneConfig => ({ kind: 'vgg', widths, depths, dropout });
+const vgg = (widths: number[], depths: number[], dropout = 0): BackboneConfig => ({ kind: 'vgg', widths, depths, dropout, pretrained: false });
 
 export function defaultConfig(): PoiConfig {
   return {
@@ -178,6 +187,8 @@ export function defaultConfig(): PoiConfig {
       momentum: 0.9,
       weightDecay: 5e-4,
       labelSmoothing: 0,
+      pretrainedLrFactor: 1,
+      logitAdjustment: 0,
       augment: { enabled: true },
       evalEvery: 1,
       limitTrain: 0,

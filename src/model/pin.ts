@@ -6,7 +6,7 @@
  * weighted per sample by their confidence, make the objective soft label q.
  */
 import * as tf from '../tf.js';
-import { Backbone, globalAvgPool } from './backbone.js';
+import { type BackboneNet, createBackbone, globalAvgPool } from './backbones/index.js';
 import type { PinConfig } from './config.js';
 import { binaryCrossEntropyWithLogits, entropy, klDivergence, softCrossEntropy, stopGradient } from './losses.js';
 import { BatchNorm, Conv, type Ctx, Dense, ParamStore } from './params.js';
@@ -34,12 +34,16 @@ export interface PinOutput {
 }
 
 export class Pin {
-  readonly stem: Backbone;
+  readonly stem: BackboneNet;
   readonly branches: Branch[] = [];
+  /** Names of the stem's trainable parameters. */
+  readonly stemParams: string[];
 
   constructor(p: ParamStore, readonly cfg: PinConfig, readonly classes: string[], inChannels: number) {
     const k = classes.length;
-    this.stem = new Backbone(p, 'pin.stem', cfg.stem, inChannels);
+    const before = new Set(p.trainable.keys());
+    this.stem = createBackbone(p, 'pin.stem', cfg.stem, inChannels);
+    this.stemParams = [...p.trainable.keys()].filter((k) => !before.has(k));
     for (const region of cfg.regions) {
       const name = `pin.${region.name}`;
       let cin = this.stem.outChannels;
@@ -164,8 +168,7 @@ export class Pin {
 
   flops(h: number, w: number): number {
     let f = this.stem.flops(h, w);
-    const fh = Math.ceil(h / this.stem.stride);
-    const fw = Math.ceil(w / this.stem.stride);
+    const { h: fh, w: fw } = this.stem.outputSize(h, w);
     for (const b of this.branches) {
       let rh = Math.max(1, Math.round((b.region.box[2] - b.region.box[0]) * fh));
       let rw = Math.max(1, Math.round((b.region.box[3] - b.region.box[1]) * fw));

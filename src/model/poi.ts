@@ -16,6 +16,10 @@ export interface TrainInputs {
   labels: tf.Tensor1D;
   /** Soft labels [B,K] (votes), needed by method 'ld'. */
   soft?: tf.Tensor2D | null;
+  /** [K] added to TRN's logits in the hard-label CE only: τ·log(class prior) for logit adjustment. */
+  logitOffset?: tf.Tensor1D | null;
+  /** Label smoothing of the hard-label CE (train.labelSmoothing). */
+  labelSmoothing?: number;
 }
 
 export interface LossParts {
@@ -67,6 +71,14 @@ export class PoiModel {
     this.pin = poi ? new Pin(this.params, config.pin, classes, c) : null;
   }
 
+  /** Names of the parameters that start from pretrained weights (given a learning-rate factor). */
+  pretrainedParams(): Set<string> {
+    const out = new Set<string>();
+    if (this.config.trn.pretrained) for (const n of this.trn.backboneParams) out.add(n);
+    if (this.pin && this.config.pin.stem.pretrained) for (const n of this.pin.stemParams) out.add(n);
+    return out;
+  }
+
   get numClasses(): number {
     return this.classes.length;
   }
@@ -77,8 +89,10 @@ export class PoiModel {
     const cfg = this.config;
     const out = this.trn.forward(inp.x, ctx);
     const parts: Record<string, tf.Scalar> = {};
+    const hardCe = () =>
+      crossEntropy(inp.logitOffset ? (tf.add(out.logits, inp.logitOffset) as tf.Tensor2D) : out.logits, inp.labels, k, inp.labelSmoothing ?? 0);
     if (cfg.method === 'ce') {
-      const total = tf.mean(crossEntropy(out.logits, inp.labels, k)) as tf.Scalar;
+      const total = tf.mean(hardCe()) as tf.Scalar;
       parts.ce = total;
       return { total, parts, logits: out.logits };
     }
@@ -95,7 +109,7 @@ export class PoiModel {
     const q = stopGradient(pin.aggregate(pout.logits, 1));
     const qT = stopGradient(pin.aggregate(pout.logits, T));
     const w = transferWeight(cfg.transfer, epoch);
-    const ce = crossEntropy(out.logits, inp.labels, k);
+    const ce = hardCe();
     const kd = tf.mul(klDivergence(qT, out.logits, T), T * T) as tf.Tensor1D;
     // alpha: per sample, how much of TRN's loss follows q instead of the label.
     let alpha: tf.Tensor1D;

@@ -4,7 +4,7 @@
  * TRN is what runs at test time.
  */
 import * as tf from '../tf.js';
-import { Backbone, dropout, globalAvgPool } from './backbone.js';
+import { type BackboneNet, createBackbone, dropout, globalAvgPool } from './backbones/index.js';
 import type { BackboneConfig, UncertaintyConfig } from './config.js';
 import { type Ctx, Dense, ParamStore } from './params.js';
 import { stopGradient } from './losses.js';
@@ -16,13 +16,17 @@ export interface TrnOutput {
 }
 
 export class Trn {
-  readonly backbone: Backbone;
+  readonly backbone: BackboneNet;
   readonly head: Dense;
   readonly uncHidden?: Dense;
   readonly uncOut?: Dense;
+  /** Names of the backbone's trainable parameters. */
+  readonly backboneParams: string[];
 
   constructor(p: ParamStore, readonly cfg: BackboneConfig, readonly unc: UncertaintyConfig | null, numClasses: number, inChannels: number) {
-    this.backbone = new Backbone(p, 'trn', cfg, inChannels);
+    const before = new Set(p.trainable.keys());
+    this.backbone = createBackbone(p, 'trn', cfg, inChannels);
+    this.backboneParams = [...p.trainable.keys()].filter((k) => !before.has(k));
     const c = this.backbone.outChannels;
     this.head = new Dense(p, 'trn.head', c, numClasses);
     if (unc) {

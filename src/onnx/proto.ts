@@ -6,76 +6,9 @@
  * decoding a model written by other tools still works for the fields listed here.
  */
 import protobuf from 'protobufjs';
+import type { ModelProto } from './graph.js';
 
-/** TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, INT32: 6, INT64: 7 } as const;
-/** AttributeProto.AttributeType values used here. */
-export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 } as const;
-
-/** IR version 7 (ONNX 1.8) is the oldest that opset 13 may be used with; every current runtime reads it. */
-export const IR_VERSION = 7;
-export const OPSET_VERSION = 13;
-
-export interface TensorProto {
-  name: string;
-  dims: number[];
-  dataType: number;
-  /** Little-endian element bytes (float32 / int64). */
-  rawData: Uint8Array;
-}
-
-export interface AttributeProto {
-  name: string;
-  type: number;
-  f?: number;
-  i?: number;
-  s?: Uint8Array;
-  floats?: number[];
-  ints?: number[];
-}
-
-export interface NodeProto {
-  input: string[];
-  output: string[];
-  name: string;
-  opType: string;
-  domain?: string;
-  attribute: AttributeProto[];
-}
-
-export interface DimProto {
-  dimValue?: number;
-  dimParam?: string;
-}
-
-export interface ValueInfoProto {
-  name: string;
-  type: { tensorType: { elemType: number; shape: { dim: DimProto[] } } };
-}
-
-export interface GraphProto {
-  name: string;
-  node: NodeProto[];
-  initializer: TensorProto[];
-  input: ValueInfoProto[];
-  output: ValueInfoProto[];
-  docString?: string;
-}
-
-export interface OperatorSetIdProto {
-  domain: string;
-  version: number;
-}
-
-export interface ModelProto {
-  irVersion: number;
-  opsetImport: OperatorSetIdProto[];
-  producerName: string;
-  producerVersion: string;
-  docString?: string;
-  graph: GraphProto;
-  metadataProps?: Array<{ key: string; value: string }>;
-}
+export * from './graph.js';
 
 const f = (id: number, type: string, rule?: 'repeated') => (rule ? { id, type, rule } : { id, type });
 
@@ -190,50 +123,3 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
   return T.toObject(T.decode(bytes), { longs: Number, arrays: true }) as ModelProto;
 }
 
-// ---- builders --------------------------------------------------------------------------------------
-
-export function floatTensor(name: string, dims: number[], values: Float32Array): TensorProto {
-  const n = dims.reduce((a, b) => a * b, 1);
-  if (values.length !== n) throw new Error(`tensor ${name}: ${values.length} values for dims [${dims}]`);
-  // copy into a fresh little-endian buffer (values may be a view into a larger one)
-  const raw = new Uint8Array(n * 4);
-  const view = new DataView(raw.buffer);
-  for (let i = 0; i < n; i++) view.setFloat32(i * 4, values[i], true);
-  return { name, dims, dataType: DataType.FLOAT, rawData: raw };
-}
-
-export function int64Tensor(name: string, values: number[]): TensorProto {
-  const raw = new Uint8Array(values.length * 8);
-  const view = new DataView(raw.buffer);
-  values.forEach((v, i) => view.setBigInt64(i * 8, BigInt(v), true));
-  return { name, dims: [values.length], dataType: DataType.INT64, rawData: raw };
-}
-
-/** Float32 values of a FLOAT tensor stored as raw_data. */
-export function tensorFloats(t: TensorProto): Float32Array {
-  if (t.dataType !== DataType.FLOAT) throw new Error(`tensor ${t.name}: data type ${t.dataType}, not FLOAT`);
-  const raw = t.rawData;
-  const out = new Float32Array(raw.length / 4);
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
-  return out;
-}
-
-export const attr = {
-  int: (name: string, i: number): AttributeProto => ({ name, type: AttrType.INT, i }),
-  ints: (name: string, ints: number[]): AttributeProto => ({ name, type: AttrType.INTS, ints }),
-  float: (name: string, f: number): AttributeProto => ({ name, type: AttrType.FLOAT, f }),
-};
-
-/** A float tensor value info; a string dim is symbolic (e.g. the batch size). */
-export function floatValueInfo(name: string, dims: Array<number | string>): ValueInfoProto {
-  return {
-    name,
-    type: {
-      tensorType: {
-        elemType: DataType.FLOAT,
-        shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) },
-      },
-    },
-  };
-}

@@ -12,6 +12,8 @@ export interface OptimizerConfig {
   beta1?: number;
   beta2?: number;
   eps?: number;
+  /** Per-parameter learning-rate multipliers (by name; 1 where absent): pretrained parts train slower. */
+  lrScale?: Map<string, number>;
 }
 
 export class Optimizer {
@@ -59,8 +61,9 @@ export class Optimizer {
           v.assign(vNew);
           update = tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), eps));
         }
-        let next = tf.sub(p, tf.mul(update, lr));
-        if (wd > 0) next = tf.sub(next, tf.mul(p, lr * wd));
+        const plr = lr * (this.cfg.lrScale?.get(name) ?? 1);
+        let next = tf.sub(p, tf.mul(update, plr));
+        if (wd > 0) next = tf.sub(next, tf.mul(p, plr * wd));
         p.assign(next);
       }
     });

@@ -20,6 +20,7 @@ import { defaultConfig, mergeConfig, type PoiConfig } from '../model/config.js';
 import { readCheckpoint, saveModel, writeCheckpoint, type TensorMap } from '../model/io.js';
 import { applyBnUpdates, type Ctx, discardBnUpdates } from '../model/params.js';
 import { PoiModel } from '../model/poi.js';
+import { loadPretrainedBackbones } from '../model/pretrained.js';
 import { backendLabel } from '../backend/index.js';
 import { evaluate, type EvalReport } from '../eval/metrics.js';
 import { predictSet } from '../eval/predict.js';
@@ -123,10 +124,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
 
   const model = new PoiModel(config.model, classes, config.seed);
+  const pretrainedLr = new Map([...model.pretrainedParams()].map((n) => [n, tc.pretrainedLrFactor ?? 1] as [string, number]));
   const optimizer = new Optimizer(
-    { kind: tc.optimizer, momentum: tc.momentum, weightDecay: tc.weightDecay },
+    { kind: tc.optimizer, momentum: tc.momentum, weightDecay: tc.weightDecay, lrScale: pretrainedLr },
     model.params.trainable,
   );
+  const logitOffset = tc.logitAdjustment ? tf.keep(logitAdjustmentOffset(labels, classes.length, tc.logitAdjustment)) : null;
   const batcher = makeBatcher(data.train, labels, config);
   const steps = batcher.stepsPerEpoch;
   if (steps === 0) throw new Error(`${data.train.labels.length} training images are fewer than one batch of ${tc.batchSize}`);
@@ -156,12 +159,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     wallSeconds = header.wallSeconds;
     log(`resumed from ${ckptFile} at epoch ${epoch + 1}, step ${step}/${steps}`);
   } else {
+    for (const line of await loadPretrainedBackbones(model)) log(`pretrained ${line}`);
     await writeJsonAtomic(join(outDir, 'config.json'), { config, data: data.source, classes, createdAt: new Date().toISOString() });
     await writeFile(logFile, '');
   }
 
   if (epoch >= tc.epochs) {
     log(`${outDir}: the run already finished its ${tc.epochs} epochs; pass --epochs to train longer`);
+    logitOffset?.dispose();
     optimizer.dispose();
     model.dispose();
     return { history, best, wallSeconds, finalVal: null, stoppedEarly: false };
@@ -206,7 +211,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           const x = tf.tensor4d(batch.x, batch.shape);
           const y = tf.tensor1d(batch.labels, 'int32');
           const soft = batch.soft ? tf.tensor2d(batch.soft, [batch.shape[0], classes.length]) : null;
-          const out = model.loss({ x, labels: y, soft }, ep, ctx);
+          const out = model.loss({ x, labels: y, soft, logitOffset, labelSmoothing: tc.labelSmoothing }, ep, ctx);
           for (const [k, v] of Object.entries(out.parts)) partsOut[k] = v.dataSync()[0];
           correct = tf.sum(tf.cast(tf.equal(tf.argMax(out.logits, 1), y), 'float32')).dataSync()[0];
           return out.total;
@@ -296,9 +301,19 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     });
     return { history, best, wallSeconds, finalVal, stoppedEarly };
   } finally {
+    logitOffset?.dispose();
     optimizer.dispose();
     model.dispose();
   }
+}
+
+/** τ·log(class frequency) of the training labels (unlabelled −1 ignored; empty classes get the rarest's count). */
+export function logitAdjustmentOffset(labels: ArrayLike<number>, k: number, tau: number): tf.Tensor1D {
+  const counts = new Float64Array(k);
+  for (let i = 0; i < labels.length; i++) if (labels[i] >= 0 && labels[i] < k) counts[labels[i]]++;
+  const total = counts.reduce((a, b) => a + b, 0);
+  const floor = Math.max(1, Math.min(...[...counts].filter((c) => c > 0)));
+  return tf.tensor1d([...counts].map((c) => tau * Math.log(Math.max(c, floor) / total)));
 }
 
 export async function evaluateSet(model: PoiModel, set: ImageSet): Promise<EvalReport> {
