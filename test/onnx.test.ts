@@ -7,6 +7,7 @@ import * as tf from '../src/tf.js';
 import { initBackend } from '../src/backend/index.js';
 import { mergeConfig, presetConfig, type PoiConfig, type PoiConfigOverrides } from '../src/model/config.js';
 import { loadModel, saveModel, type TensorMap } from '../src/model/io.js';
+import { DLIB_DEPTHS, DLIB_WIDTHS } from '../src/model/backbones/dlib-resnet.js';
 import { PoiModel } from '../src/model/poi.js';
 import { buildTrnOnnx, readTrnSource } from '../src/onnx/export.js';
 import { decodeModel, encodeModel, tensorFloats } from '../src/onnx/proto.js';
@@ -121,6 +122,9 @@ const RANDOM: Array<[string, PoiConfigOverrides]> = [
   // no uncertainty head (confidence = top probability) and three input channels (NHWC → NCHW transpose)
   ['ce resnet 8-8 x2-1, 16x16x3, no uncertainty head',
     { model: { method: 'ce', input: { height: 16, width: 16, channels: 3, mean: 0.5, std: 0.25 }, trn: { kind: 'resnet', widths: [8, 8], depths: [2, 1], dropout: 0 } } }],
+  // dlib's ResNet-29 (random weights): 'valid' strided convs, zero-padded down blocks, avg-pool shortcuts
+  ['dlib-resnet, 112x112, POI with uncertainty head',
+    { model: { input: { height: 112, width: 112, channels: 1, mean: 0.5, std: 0.25 }, trn: { kind: 'dlib-resnet', widths: DLIB_WIDTHS, depths: DLIB_DEPTHS, dropout: 0.3, pretrained: false } } }],
 ];
 
 for (const [label, over] of RANDOM) {

@@ -3,6 +3,7 @@
  * next to its results; a saved model carries it, so loading needs nothing else.
  * Fields marked (choice) are this project's reading of DESIGN.md, kept configurable to be measured.
  */
+import { DLIB_DEPTHS, DLIB_WIDTHS } from './backbones/dlib-resnet.js';
 import type { RegionSpec } from './prior.js';
 import { DEFAULT_REGIONS } from './prior.js';
 
@@ -227,6 +228,20 @@ export const PRESETS: Record<string, PoiConfigOverrides> = {
   'poi-no-prior': { model: { pin: { useAuPrior: false } } },
   'poi-no-mutual': { model: { pin: { mutual: false } } },
   'poi-no-uncertainty': { model: { uncertainty: { enabled: false } } },
+  // dlib's face-recognition ResNet-29, pretrained (src/model/backbones/dlib-resnet.ts), for TRN and,
+  // through its first two stages (a 13x13 map at 112), for PIN's stem; FERPlus's 48x48 grey faces are
+  // resized to 112 when decoded (the smallest input the full network's 'valid' strided convs take).
+  dlib: {
+    model: {
+      input: { height: 112, width: 112, channels: 1, mean: 0.5, std: 0.25 },
+      trn: { kind: 'dlib-resnet', widths: DLIB_WIDTHS, depths: DLIB_DEPTHS, dropout: 0.3, pretrained: true },
+      pin: { stem: { kind: 'dlib-resnet', widths: DLIB_WIDTHS.slice(0, 2), depths: DLIB_DEPTHS.slice(0, 2), dropout: 0, pretrained: true } },
+    },
+    train: {
+      epochs: 10, optimizer: 'adamw', lr: 1e-3, pretrainedLrFactor: 0.1, lrWarmupEpochs: 0.5, weightDecay: 5e-4,
+      augment: { enabled: true, cropPad: 9 },
+    },
+  },
   tiny: {
     model: {
       input: { height: 16, width: 16, channels: 1, mean: 0.5, std: 0.25 },

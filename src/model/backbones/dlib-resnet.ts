@@ -166,9 +166,9 @@ function onnx(g: GraphBuilder, name: string, cfg: BackboneConfig, f: Feat): Feat
         const dh = sc.h - out.h;
         const dw = sc.w - out.w;
         // NCHW pads: [begin n,c,h,w, end n,c,h,w]
-        if (dh || dw) out = { ...out, h: sc.h, w: sc.w, x: g.node('Pad', [out.x, g.initInt64(`${name}.${b}.pad_hw`, [0, 0, 0, 0, 0, 0, dh, dw])], [], `${name}.${b}.pad_hw`) };
+        if (dh || dw) out = { ...out, h: sc.h, w: sc.w, x: g.node('Pad', [out.x, g.initInt64(`${name}.${b}.pad_hw.pads`, [0, 0, 0, 0, 0, 0, dh, dw])], [], `${name}.${b}.pad_hw`) };
         const dc = out.c - sc.c;
-        if (dc) sc = { ...sc, c: out.c, x: g.node('Pad', [sc.x, g.initInt64(`${name}.${b}.pad_c`, [0, 0, 0, 0, 0, dc, 0, 0])], [], `${name}.${b}.pad_c`) };
+        if (dc) sc = { ...sc, c: out.c, x: g.node('Pad', [sc.x, g.initInt64(`${name}.${b}.pad_c.pads`, [0, 0, 0, 0, 0, dc, 0, 0])], [], `${name}.${b}.pad_c`) };
       }
       const sum = g.node('Add', [out.x, sc.x], [], `${name}.${b}.add`);
       f = { ...out, x: g.node('Relu', [sum], [], `${name}.${b}.relu`) };
