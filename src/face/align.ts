@@ -12,6 +12,7 @@
  * centre as close as possible (least squares) to where they sit on average in the FERPlus 48x48 crops
  * (FER_TEMPLATE below).
  */
+import { resizeLanczos3 } from './resize.js';
 
 export type Point = [number, number];
 
@@ -230,10 +231,18 @@ export function toRgb(img: RawImage): RawImage {
 }
 
 /** The model input of one face: size x size x channels uint8, ready for `normalise`. */
-export function alignFace(img: RawImage, landmarks68: readonly Point[], opts: { size: number; channels: number; template?: FacePoints }): { pixels: Uint8Array; transform: Similarity } {
+export function alignFace(
+  img: RawImage,
+  landmarks68: readonly Point[],
+  opts: { size: number; channels: number; template?: FacePoints; alignSize?: number },
+): { pixels: Uint8Array; transform: Similarity } {
   const transform = alignmentTransform(facePoints(landmarks68), opts.template);
   const src = opts.channels === 1 ? toGray(img) : toRgb(img);
-  return { pixels: warpToCrop(src, transform, opts.size), transform };
+  if (!opts.alignSize || opts.alignSize === opts.size) return { pixels: warpToCrop(src, transform, opts.size), transform };
+  // aligned at the training faces' own resolution, then resized as their decoding did (Lanczos-3)
+  const small = warpToCrop(src, transform, opts.alignSize);
+  const up = resizeLanczos3({ data: small, width: opts.alignSize, height: opts.alignSize, channels: opts.channels as 1 | 3 }, opts.size, opts.size);
+  return { pixels: up.data as Uint8Array, transform };
 }
 
 /** uint8 pixels → the model's float input, (px/255 - mean)/std, written into `out` at `offset`. */

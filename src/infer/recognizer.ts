@@ -244,7 +244,7 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
       const pixels = new Uint8Array(n * per);
       const transforms: Similarity[] = [];
       found.forEach((f, i) => {
-        const a = alignFace(photo.image, f.landmarks, { size, channels: input.channels });
+        const a = alignFace(photo.image, f.landmarks, { size, channels: input.channels, alignSize: input.alignSize });
         pixels.set(a.pixels, i * per);
         // the transform maps detection-scale pixels; compose with the scale back to photo pixels
         transforms.push({ a: a.transform.a / s, b: a.transform.b / s, tx: a.transform.tx, ty: a.transform.ty });

@@ -14,6 +14,12 @@ export interface InputSpec {
   /** Pixel normalisation: x' = (x/255 - mean) / std. */
   mean: number;
   std: number;
+  /**
+   * Faces from photos are aligned at this size, then resized to height x width, as the training faces
+   * were when decoded (FERPlus: 48x48 resized to the input). 0 (or absent, in older models) = aligned
+   * at the input size.
+   */
+  alignSize?: number;
 }
 
 export interface BackboneConfig {
@@ -158,7 +164,7 @@ export function defaultConfig(): PoiConfig {
     noise: 0,
     model: {
       method: 'poi',
-      input: { height: 48, width: 48, channels: 1, mean: 0.5, std: 0.25 },
+      input: { height: 48, width: 48, channels: 1, mean: 0.5, std: 0.25, alignSize: 0 },
       trn: vgg([32, 64, 128, 256], [1, 1, 1, 1], 0.3),
       pin: {
         stem: vgg([16, 32], [1, 1]),
@@ -233,7 +239,7 @@ export const PRESETS: Record<string, PoiConfigOverrides> = {
   // resized to 112 when decoded (the smallest input the full network's 'valid' strided convs take).
   dlib: {
     model: {
-      input: { height: 112, width: 112, channels: 1, mean: 0.5, std: 0.25 },
+      input: { height: 112, width: 112, channels: 1, mean: 0.5, std: 0.25, alignSize: 48 },
       trn: { kind: 'dlib-resnet', widths: DLIB_WIDTHS, depths: DLIB_DEPTHS, dropout: 0.3, pretrained: true },
       pin: { stem: { kind: 'dlib-resnet', widths: DLIB_WIDTHS.slice(0, 2), depths: DLIB_DEPTHS.slice(0, 2), dropout: 0, pretrained: true } },
     },

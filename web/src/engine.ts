@@ -186,12 +186,12 @@ export async function recognize(model: PoiModel, photo: HTMLCanvasElement, opts:
     pixels.dispose();
   }
   if (!found.length) return [];
-  const { height: size, channels, mean, std } = model.config.input;
+  const { height: size, channels, mean, std, alignSize } = model.config.input;
   const per = size * size * channels;
   const n = found.length;
   const x = new Float32Array(n * per);
   const aligned = found.map((f, i) => {
-    const a = alignFace(img, f.landmarks, { size, channels });
+    const a = alignFace(img, f.landmarks, { size, channels, alignSize });
     normalise(a.pixels, mean, std, x, i * per);
     // alignment maps detection-scale pixels; compose with the scale back to photo pixels
     const toCrop = { a: a.transform.a / s, b: a.transform.b / s, tx: a.transform.tx, ty: a.transform.ty };
