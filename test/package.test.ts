@@ -22,12 +22,14 @@ const NPX = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 /**
  * The environment of a developer's shell: without what `npm test` adds (npm_config_*, npm_package_*,
  * npm_lifecycle_*), which a child npm would read as its own config, and without the switches poi's own
- * CI sets for its install, so the consumer's install gets npm's defaults.
+ * CI sets for its install, so the consumer's install gets npm's defaults; the user's network and cache
+ * settings are kept.
  */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^npm_/i.test(k) || /^(INIT_CWD|ONNXRUNTIME_NODE_INSTALL.*|POI_NATIVE|POI_NO_APT)$/.test(k)) continue;
+    const keep = /^npm_config_(cache|registry|https?_proxy|proxy|noproxy|strict_ssl|cafile|ca)$/i.test(k);
+    if ((/^npm_/i.test(k) && !keep) || /^(INIT_CWD|ONNXRUNTIME_NODE_INSTALL.*|POI_NATIVE|POI_NO_APT)$/.test(k)) continue;
     env[k] = v;
   }
   return { ...env, npm_config_update_notifier: 'false', ...extra };
