@@ -42,9 +42,11 @@ let gyp;
 try {
   gyp = createRequire(join(root, 'package.json')).resolve('node-gyp/bin/node-gyp.js');
 } catch {
-  // npm sets this to its own bundled node-gyp while it runs package scripts
-  gyp = process.env.npm_config_node_gyp;
-  if (!gyp || !existsSync(gyp)) skip('node-gyp is not installed');
+  // npm sets this to its own bundled node-gyp while it runs package scripts; run by hand, look for
+  // the node-gyp of the npm installed next to this node
+  gyp = [process.env.npm_config_node_gyp, join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js')]
+    .find((p) => p && existsSync(p));
+  if (!gyp) skip('node-gyp is not installed');
 }
 const r = spawnSync(process.execPath, [gyp, 'rebuild', `--nodedir=${nodedir}`, '--jobs=max'], {
   cwd: nativeDir,

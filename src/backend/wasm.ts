@@ -15,13 +15,15 @@
  *
  * Threads. Stock tfjs-backend-wasm reports WASM_HAS_MULTITHREAD_SUPPORT = false under Node and
  * caps the pool at half the logical cores. patches/@tensorflow+tfjs-backend-wasm+4.22.0.patch
- * (applied by `patch-package` on npm install) runs its threaded SIMD build on Node worker_threads
+ * (applied by scripts/postinstall.mjs with patch-package on npm install, also where poi-fer is
+ * installed as a dependency) runs its threaded SIMD build on Node worker_threads
  * and lifts the cap. The workers are unref'd: a finished script exits by itself while the pool is
  * parked. terminateWasmThreads() stops them explicitly (the wasm backend is unusable afterwards).
  * TFJS_WASM_NODE_THREADS=0 forces the single-threaded build.
  */
 import * as tf from '../tf.js';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { ensureGradients, registerWasmTrainingKernels } from './kernels/index.js';
 
 export { ensureGradients } from './kernels/index.js';
@@ -44,6 +46,11 @@ export function defaultWasmThreads(explicit?: number): number {
   return Math.max(1, cores);
 }
 
+/** poi-fer's postinstall script (this file is dist/src/backend/wasm.js once compiled). */
+function postinstallScript(): string {
+  return fileURLToPath(new URL('../../../scripts/postinstall.mjs', import.meta.url));
+}
+
 function backendInitialised(): boolean {
   const b = tf.engine().registry['wasm'];
   return b != null;
@@ -61,7 +68,7 @@ export async function setupWasm(opts: WasmSetup = {}): Promise<void> {
       const why =
         process.env.TFJS_WASM_NODE_THREADS === '0'
           ? 'TFJS_WASM_NODE_THREADS=0'
-          : 'the worker_threads patch of @tensorflow/tfjs-backend-wasm is not applied (run `npx patch-package`)';
+          : `the worker_threads patch of @tensorflow/tfjs-backend-wasm is not applied (poi-fer's install script applies it: node ${postinstallScript()})`;
       process.emitWarning(`poi: the wasm backend will run single-threaded: ${why}`);
     }
   } else if (wasmThreads() !== threads) {
