@@ -5,7 +5,8 @@
  *
  *   model.json   format, poi version, classes, input spec, full config, metrics it was saved with,
  *                and the weight manifest (name, shape, byte offset);
- *   weights.bin  little-endian float32 values in manifest order.
+ *   weights.bin  little-endian values in manifest order: float32, or per tensor float16 or uint8
+ *                (affine: value = min + q·scale) when the folder was written compact.
  */
 import type { PoiConfig } from './config.js';
 import { PoiModel } from './poi.js';
@@ -16,7 +17,18 @@ export interface WeightEntry {
   name: string;
   shape: number[];
   offset: number;
+  /** Storage type; absent = float32. */
+  dtype?: WeightDtype;
+  /** uint8 only: value = min + q·scale. */
+  min?: number;
+  scale?: number;
 }
+
+export type WeightDtype = 'float32' | 'float16' | 'uint8';
+export const WEIGHT_DTYPES: readonly WeightDtype[] = ['float32', 'float16', 'uint8'];
+
+/** Tensors smaller than this stay float32 when packing compact (biases, batch norm: negligible bytes). */
+const COMPACT_MIN_SIZE = 1024;
 
 export const MODEL_FORMAT = 'poi-model';
 export const MODEL_FORMAT_VERSION = 1;
@@ -53,30 +65,114 @@ export interface CalibrationRecord {
   previous?: Omit<CalibrationRecord, 'previous'>[];
 }
 
-/** Pack tensors into one buffer with a manifest. */
-export function packTensors(tensors: TensorMap): { manifest: WeightEntry[]; data: Uint8Array } {
-  let total = 0;
-  for (const t of tensors.values()) total += t.values.length * 4;
-  const data = new Uint8Array(total);
-  const view = new Float32Array(data.buffer);
+/** float32 → IEEE half (round to nearest even), as bits. */
+function toHalf(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+  return sign | h;
+}
+
+function fromHalf(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const e = (h >>> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return sign * m * 2 ** -24;
+  if (e === 0x1f) return m ? NaN : sign * Infinity;
+  return sign * (1 + m / 1024) * 2 ** (e - 15);
+}
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/**
+ * Pack tensors into one buffer with a manifest. `dtype` float16 or uint8 stores every tensor of at
+ * least COMPACT_MIN_SIZE values that way (a smaller model folder; the values are rounded once).
+ */
+export function packTensors(tensors: TensorMap, dtype: WeightDtype = 'float32'): { manifest: WeightEntry[]; data: Uint8Array } {
   const manifest: WeightEntry[] = [];
+  const chunks: Uint8Array[] = [];
   let off = 0;
   for (const [name, t] of tensors) {
-    manifest.push({ name, shape: t.shape, offset: off * 4 });
-    view.set(t.values, off);
-    off += t.values.length;
+    const n = t.values.length;
+    const kind: WeightDtype = dtype !== 'float32' && n >= COMPACT_MIN_SIZE ? dtype : 'float32';
+    const entry: WeightEntry = { name, shape: t.shape, offset: off };
+    let bytes: Uint8Array;
+    if (kind === 'float32') {
+      bytes = new Uint8Array(Float32Array.from(t.values).buffer);
+    } else if (kind === 'float16') {
+      const h = new Uint16Array(n);
+      for (let i = 0; i < n; i++) h[i] = toHalf(t.values[i]);
+      bytes = new Uint8Array(h.buffer);
+      entry.dtype = 'float16';
+    } else {
+      let min = Infinity;
+      let max = -Infinity;
+      for (const v of t.values) {
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+      const scale = max > min ? (max - min) / 255 : 1;
+      bytes = new Uint8Array(n);
+      for (let i = 0; i < n; i++) bytes[i] = Math.round((t.values[i] - min) / scale);
+      Object.assign(entry, { dtype: 'uint8', min, scale });
+    }
+    // keep every entry 4-byte aligned
+    const padded = (bytes.length + 3) & ~3;
+    chunks.push(bytes, new Uint8Array(padded - bytes.length));
+    manifest.push(entry);
+    off += padded;
+  }
+  const data = new Uint8Array(off);
+  let p = 0;
+  for (const c of chunks) {
+    data.set(c, p);
+    p += c.length;
   }
   return { manifest, data };
 }
+
+const BYTES: Record<WeightDtype, number> = { float32: 4, float16: 2, uint8: 1 };
 
 export function unpackTensors(manifest: WeightEntry[], data: Uint8Array, source: string): TensorMap {
   const out: TensorMap = new Map();
   for (const e of manifest) {
     const n = e.shape.reduce((a, b) => a * b, 1);
-    if (e.offset + n * 4 > data.byteLength) throw new Error(`${source}: weights for "${e.name}" run past the end of the file (truncated?)`);
+    const dtype = e.dtype ?? 'float32';
+    if (!(dtype in BYTES)) throw new Error(`${source}: weights for "${e.name}" have an unknown type "${dtype}"`);
+    const len = n * BYTES[dtype];
+    if (e.offset + len > data.byteLength) throw new Error(`${source}: weights for "${e.name}" run past the end of the file (truncated?)`);
     // copy: the source buffer may be unaligned or reused
-    const values = new Float32Array(n);
-    new Uint8Array(values.buffer).set(data.subarray(e.offset, e.offset + n * 4));
+    const raw = data.slice(e.offset, e.offset + len);
+    let values: Float32Array;
+    if (dtype === 'float32') values = new Float32Array(raw.buffer);
+    else if (dtype === 'float16') {
+      const h = new Uint16Array(raw.buffer);
+      values = new Float32Array(n);
+      for (let i = 0; i < n; i++) values[i] = fromHalf(h[i]);
+    } else {
+      const { min, scale } = e;
+      if (typeof min !== 'number' || typeof scale !== 'number') throw new Error(`${source}: uint8 weights for "${e.name}" lack min/scale`);
+      values = new Float32Array(n);
+      for (let i = 0; i < n; i++) values[i] = min + raw[i] * scale;
+    }
     out.set(e.name, { shape: e.shape, values });
   }
   return out;

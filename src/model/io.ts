@@ -2,7 +2,7 @@
  * Saving and loading. A saved model is a folder:
  *   model.json   format, poi version, classes, input spec, full config, metrics it was saved with,
  *                and the weight manifest (name, shape, byte offset);
- *   weights.bin  little-endian float32 values in manifest order.
+ *   weights.bin  little-endian values in manifest order (float32; float16/uint8 when compact).
  * Loading needs nothing else. A checkpoint is one file (header + tensors) written atomically.
  */
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { PoiConfig } from './config.js';
 import type { PoiModel } from './poi.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseModelManifest, unpackTensors, type CalibrationRecord, type ModelManifest, type TensorMap, type WeightEntry } from './format.js';
+import { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseModelManifest, unpackTensors, type CalibrationRecord, type ModelManifest, type TensorMap, type WeightDtype, type WeightEntry } from './format.js';
 
 // The pure format (parsing, packing) lives in format.ts so the browser shares it; re-exported here unchanged.
 export { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseModelManifest, unpackTensors, type CalibrationRecord, type ModelManifest, type TensorMap, type WeightEntry };
@@ -28,6 +28,11 @@ export async function saveModel(model: PoiModel, config: PoiConfig, dir: string,
     savedAt: new Date().toISOString(),
     weights,
   };
+  await writeModelFolder(dir, manifest, data);
+}
+
+/** model.json + weights.bin into `dir`, through a temporary folder swapped in. */
+async function writeModelFolder(dir: string, manifest: ModelManifest, data: Uint8Array): Promise<void> {
   const tmp = `${dir}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
@@ -38,6 +43,21 @@ export async function saveModel(model: PoiModel, config: PoiConfig, dir: string,
   if (exists) await rename(dir, old);
   await rename(tmp, dir);
   if (exists) await rm(old, { recursive: true, force: true });
+}
+
+/**
+ * Rewrite a model folder's weights as float32, float16 or uint8 (tensors of 1024+ values; the rest stay
+ * float32) into `outDir` (may be `dir`). Other files of the folder are not copied. Returns the byte sizes.
+ */
+export async function rewriteWeights(dir: string, outDir: string, dtype: WeightDtype): Promise<{ before: number; after: number }> {
+  const manifest = await readModelManifest(dir);
+  const file = join(dir, 'weights.bin');
+  const bytes = new Uint8Array(await readFile(file).catch(() => {
+    throw new Error(`${dir}: weights.bin is missing`);
+  }));
+  const packed = packTensors(unpackTensors(manifest.weights, bytes, file), dtype);
+  await writeModelFolder(outDir, { ...manifest, weights: packed.manifest }, packed.data);
+  return { before: bytes.byteLength, after: packed.data.byteLength };
 }
 
 export async function readModelManifest(dir: string): Promise<ModelManifest> {
