@@ -15,7 +15,10 @@ Usage:
             [--votes drop-single|raw]   FERPlus votes for KL/Spearman: single votes dropped (default) or as cast
   poi calibrate <model dir> --data <dir> [--split name] [--out <model dir>] [--seed N] [--dry-run] [--json]
             fit a temperature on a labelled split (default: validation) and bake it into TRN's head
+  poi balance <model dir> --data <dir> [--tau 1] [--split train] [--out <model dir>]
+            post-hoc logit adjustment: subtract tau·log(training class frequency) from TRN's logits
   poi export --onnx <model dir> [--out file]   write the TRN as ONNX (default <model dir>/model.onnx)
+  poi export --weights float16|uint8 <model dir> [--out dir]   the model folder with compact weights
   poi report <run dir | model dir> [--out dir] [--data <dir>] [--split name] [--limit N] [--faces N]
   poi predict <files, folders or globs> [--json] [--explain] [--aligned] [--model dir] [--detector ssd|tiny]
             [--runtime auto|onnx|tfjs]   (TRN on onnxruntime-node when it loads, else tfjs) [--tta flip]
@@ -30,7 +33,8 @@ Common options:
   --backend wasm|cpu|tensorflow   tensor backend (default: tfjs-node if installed, else wasm); env POI_BACKEND
   --threads N                     wasm threads (default: all cores); env POI_THREADS
 
-Presets: poi (default), ce, ld, poi-no-prior, poi-no-mutual, poi-no-uncertainty, tiny; join with "+",
+Presets: poi (default), ce, ld, poi-no-prior, poi-no-mutual, poi-no-uncertainty, dlib (pretrained
+dlib ResNet for TRN and PIN at 112x112), tiny; join with "+",
 e.g. --config ce+tiny. A JSON file may hold {"preset": "...", ...overrides}.
 `;
 
@@ -69,6 +73,8 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./predict.js')).predictCommand(rest);
     case 'serve':
       return (await import('./serve.js')).serveCommand(rest);
+    case 'balance':
+      return (await import('./balance.js')).balanceCommand(rest);
     case 'demo':
       return (await import('./demo.js')).demoCommand(rest);
     case undefined:

@@ -28,22 +28,38 @@ export function scaleHead(tensors: TensorMap, factor: number, source: string): v
   }
 }
 
+/** Subtract per-class offsets from the head's bias (in place): logits − offset, for every consumer. */
+export function shiftHeadBias(tensors: TensorMap, offsets: ArrayLike<number>, source: string): void {
+  const b = tensors.get(`${HEAD_LAYER}.b`);
+  if (!b) throw new Error(`${source}: no "${HEAD_LAYER}.b" in the weights; not a poi TRN?`);
+  if (b.values.length !== offsets.length) throw new Error(`${source}: ${offsets.length} offsets for a head of ${b.values.length} classes`);
+  for (let i = 0; i < offsets.length; i++) b.values[i] -= offsets[i];
+}
+
 /**
  * Write `srcDir`'s model with its head divided by `factor` and `record` under model.json's
- * `calibration`, into `outDir` (may equal srcDir). Other files of the folder are copied, except
- * model.onnx, which the new weights make stale (the caller re-exports it). The new folder is assembled
- * next to outDir and swapped in, so a crash leaves the old model or the new one, never a mix.
+ * `calibration`, into `outDir` (may equal srcDir).
  */
-export async function writeCalibratedModel(srcDir: string, outDir: string, factor: number, record: CalibrationRecord): Promise<ModelManifest> {
+export function writeCalibratedModel(srcDir: string, outDir: string, factor: number, record: CalibrationRecord): Promise<ModelManifest> {
+  return writeEditedModel(srcDir, outDir, (t, source) => scaleHead(t, factor, source), { calibration: record });
+}
+
+/**
+ * Write `srcDir`'s model with its weights edited by `edit` and `patch` merged into model.json, into
+ * `outDir` (may equal srcDir), keeping the weights' storage type. Other files of the folder are copied,
+ * except model.onnx, which the new weights make stale (the caller re-exports it). The new folder is
+ * assembled next to outDir and swapped in, so a crash leaves the old model or the new one, never a mix.
+ */
+export async function writeEditedModel(srcDir: string, outDir: string, edit: (t: TensorMap, source: string) => void, patch: Partial<ModelManifest>): Promise<ModelManifest> {
   const manifest = await readModelManifest(srcDir);
   const wfile = join(srcDir, 'weights.bin');
   const data = new Uint8Array(await readFile(wfile).catch(() => {
     throw new Error(`${srcDir}: weights.bin is missing`);
   }));
   const tensors = unpackTensors(manifest.weights, data, wfile);
-  scaleHead(tensors, factor, wfile);
-  const packed = packTensors(tensors);
-  const out: ModelManifest = { ...manifest, weights: packed.manifest, calibration: record };
+  edit(tensors, wfile);
+  const packed = packTensors(tensors, manifest.weights.find((w) => w.dtype)?.dtype ?? 'float32');
+  const out: ModelManifest = { ...manifest, ...patch, weights: packed.manifest };
 
   const same = resolve(srcDir) === resolve(outDir);
   const outExists = await stat(outDir).then((s) => s.isDirectory(), () => false);

@@ -44,6 +44,18 @@ export interface ModelManifest {
   weights: WeightEntry[];
   /** Present once `poi calibrate` has baked a temperature into TRN's head (see src/model/calibration.ts). */
   calibration?: CalibrationRecord;
+  /** Present once `poi balance` has subtracted τ·log(class prior) from TRN's head bias. */
+  balance?: BalanceRecord;
+}
+
+/** What `poi balance` did: post-hoc logit adjustment (Menon et al. 2021) baked into the head's bias. */
+export interface BalanceRecord {
+  method: 'logit-adjustment';
+  tau: number;
+  /** Class frequencies of the training labels, in the model's class order. */
+  prior: number[];
+  priorFrom: { dataset: string; split: string; n: number };
+  balancedAt: string;
 }
 
 /** What `poi calibrate` did to a model folder; written to model.json. */

@@ -1,0 +1,37 @@
+/**
+ * `poi balance <model dir> --data <dir> [--tau 1] [--split train] [--out dir]`: bake post-hoc logit
+ * adjustment into the model (src/model/balance.ts), with the class frequencies of the training split.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { num, parse, str, UsageError } from './args.js';
+import { defaultSplits } from './data.js';
+
+export async function balanceCommand(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parse('balance', argv, {
+    data: { type: 'string', short: 'd' },
+    split: { type: 'string' },
+    tau: { type: 'string' },
+    out: { type: 'string', short: 'o' },
+  }, true);
+  if (positionals.length !== 1) throw new UsageError('poi balance <model dir> --data <dir> [--tau 1] [--split train] [--out dir]: one model folder expected');
+  const data = str(v.data);
+  if (!data) throw new UsageError('poi balance: --data <dir> is needed (its training split gives the class frequencies)');
+  const model = positionals[0];
+  const split = str(v.split) ?? defaultSplits(data).train;
+  const tau = num('--tau', v.tau, { min: 0 }) ?? 1;
+  const { readModelManifest } = await import('../model/io.js');
+  const { classPrior, writeBalancedModel } = await import('../model/balance.js');
+  const manifest = await readModelManifest(model);
+  const prior = classPrior(data, split, manifest.classes);
+  const out = str(v.out) ?? model;
+  const hadOnnx = existsSync(join(model, 'model.onnx'));
+  await writeBalancedModel(model, out, tau, { ...prior, split: split ?? '' });
+  if (hadOnnx) {
+    const { exportOnnxFromDir } = await import('../onnx/export.js');
+    await exportOnnxFromDir(out);
+  }
+  const freq = manifest.classes.map((c, i) => `${c} ${(prior.prior[i] * 100).toFixed(1)}%`).join(', ');
+  process.stderr.write(`wrote ${out}: logits − ${tau}·log(class frequency) from ${prior.dataset} (${prior.n} labels: ${freq})\n`);
+  return 0;
+}
