@@ -34,6 +34,9 @@ const ROWS: Array<[string, string, PoiConfigOverrides, number?]> = [
   ['ce   vgg 32-256 x1-2-2-2', 'ce', VGG([32, 64, 128, 256], [1, 2, 2, 2])],
   // batch 32: at 64 a ResNet-18 step outgrows the 4 GB wasm32 heap
   ['ce   resnet-18 64-512 (batch 32)', 'ce', { model: { trn: { kind: 'resnet', widths: [64, 128, 256, 512], depths: [2, 2, 2, 2], dropout: 0 } } }, 32],
+  // the pretrained dlib ResNet-29 at 112x112 (weights do not change the speed: random here)
+  ['poi  dlib-resnet 112 (PIN: 2 stages)', 'poi+dlib', {}],
+  ['ce   dlib-resnet 112', 'ce+dlib', {}],
 ];
 
 const backend = await initBackend({ backend: v.backend });
@@ -42,7 +45,7 @@ console.log(`${'network'.padEnd(30)} ${'TRN MFLOP'.padStart(9)} ${'PIN MFLOP'.pa
 const only = v.only?.split(',');
 let base = 0;
 for (const [label, preset, over, rowBatch] of ROWS) {
-  if (only && !only.includes(preset)) continue;
+  if (only && !only.some((o) => preset.split('+').includes(o))) continue;
   const B = rowBatch ?? BATCH;
   const cfg = mergeConfig(presetConfig(preset), over);
   const m = new PoiModel(cfg.model, classes, 1);

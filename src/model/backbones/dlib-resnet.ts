@@ -1,6 +1,7 @@
 /**
  * 'dlib-resnet': dlib's face-recognition ResNet-29 (dlib_face_recognition_resnet_model_v1, trained by
- * Davis King on about 3 million faces for identity; the weights are public domain), as
+ * Davis King on about 3 million faces for identity; its author released the weights into the public
+ * domain), as
  * @vladmandic/face-api ships it in model/face_recognition_model. Rebuilt here as trainable tfjs ops:
  *
  *   7x7/2 conv ('valid') → 3x3/2 max-pool ('valid') → [3 blocks of 32] → [down + 3 of 64] →
@@ -237,8 +238,8 @@ export const dlibResnet: BackboneKind = {
   pretrained: {
     package: '@vladmandic/face-api',
     manifest: 'model/face_recognition_model-weights_manifest.json',
-    licence: "public domain (dlib_face_recognition_resnet_model_v1, Davis King; dlib-models' README: 'released into the public domain')",
-    origin: 'face identity, about 3 million faces (dlib)',
+    licence: 'public domain (Davis King released the dlib-models files into the public domain: github.com/davisking/dlib-models, README)',
+    origin: 'face identity: about 3 million faces of 7485 people (FaceScrub, VGG Face and web images), metric loss; 99.38% on LFW',
     install: 'npm install @vladmandic/face-api',
     convert,
   },
