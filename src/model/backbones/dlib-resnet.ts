@@ -1,8 +1,7 @@
 /**
  * 'dlib-resnet': dlib's face-recognition ResNet-29 (dlib_face_recognition_resnet_model_v1, trained by
- * Davis King on about 3 million faces for identity; its author released the weights into the public
- * domain), as
- * @vladmandic/face-api ships it in model/face_recognition_model. Rebuilt here as trainable tfjs ops:
+ * Davis King on about 3 million faces for identity; he released the weights into the public domain),
+ * as @vladmandic/face-api ships it in model/face_recognition_model. Rebuilt as trainable tfjs ops:
  *
  *   7x7/2 conv ('valid') → 3x3/2 max-pool ('valid') → [3 blocks of 32] → [down + 3 of 64] →
  *   [down + 2 of 128] → [down + 2 of 256] → [down of 256]
