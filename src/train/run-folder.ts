@@ -172,8 +172,9 @@ export async function checkRunFolder(
   if (opts.resume && opts.overwrite) throw new Error('--resume continues the run in the folder and --overwrite replaces it: pass one of them');
   if (opts.resume && hasCkpt) return { resume: true };
   const present = await runFilesIn(dir);
-  // what a run killed before its first checkpoint leaves: nothing that a fresh start would lose
-  const record = present.filter((f) => f !== 'config.json' && f !== 'noise.csv');
+  // A run killed before its first checkpoint leaves config.json, noise.csv and perhaps best/ of its first
+  // epoch, all of which its restart writes again; a logged epoch or a summary is a record it would lose.
+  const record = present.filter((f) => f.startsWith('log.jsonl') || f === 'summary.json');
   if (opts.overwrite) {
     if (present.length > 0 && !opts.dryRun) {
       log(`${dir}: --overwrite: replacing the run there (${present.join(', ')})`);

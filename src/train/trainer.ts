@@ -229,26 +229,33 @@ async function trainLocked(opts: TrainOptions, log: (m: string) => void): Promis
       `${data.train.labels.length} training images, ${steps} steps/epoch, backend ${backendLabel()}`,
   );
 
-  /** A batch of training inputs, kept to check that the model's outputs are still finite. */
-  let probe: { x: Float32Array; shape: [number, number, number, number] } | null = null;
+  /** A training batch, kept to check that the model's outputs and loss on it are still finite. */
+  let probe: { x: Float32Array; shape: [number, number, number, number]; labels: Int32Array; soft: Float32Array | null } | null = null;
   const lastGood = () => (existsSync(ckptFile) ? `The last good checkpoint is ${ckptFile}` : 'No checkpoint was written yet');
   /**
    * Throw NonFiniteError unless every weight and optimiser slot (`tensors`, read now if not given) is
-   * finite and the model's outputs on a training batch are too: a step can blow the weights up to
-   * finite garbage (1e30) with a finite loss, so the loss check alone would let them be saved.
+   * finite, and so are the model's outputs and its training loss on a training batch. A step can blow
+   * the weights up to finite garbage (1e30) while its own loss was finite: the next step's loss is the
+   * first to show it, and these weights must not be saved before it.
    */
   const assertSound = async (where: string, tensors?: TensorMap) => {
     const all = tensors ?? new Map([...(await model.params.read()), ...(await optimizer.read())]);
     const bad = findNonFinite(all);
     let problem = bad ? `weight "${bad.name}" became ${bad.value}` : '';
     if (!problem && probe) {
-      const x = tf.tensor4d(probe.x, probe.shape);
-      const p = model.predict(x);
-      const [probs, conf] = [await p.probs.data(), await p.confidence.data()];
-      tf.dispose([x, p.probs, p.confidence]);
-      const i = probs.findIndex((v) => !Number.isFinite(v));
-      const j = conf.findIndex((v) => !Number.isFinite(v));
-      if (i >= 0 || j >= 0) problem = `the model's outputs on a training batch became ${i >= 0 ? probs[i] : conf[j]} (the weights have diverged)`;
+      const pr = probe;
+      const ctx: Ctx = { training: true, bnUpdates: [], seed: 1 };
+      const [probs, conf, loss] = tf.tidy(() => {
+        const x = tf.tensor4d(pr.x, pr.shape);
+        const p = model.predict(x);
+        const soft = pr.soft ? tf.tensor2d(pr.soft, [pr.shape[0], classes.length]) : null;
+        const l = model.loss({ x, labels: tf.tensor1d(pr.labels, 'int32'), soft }, epoch + step / steps, ctx).total;
+        return [p.probs.dataSync(), p.confidence.dataSync(), l.dataSync()[0]];
+      });
+      discardBnUpdates(ctx.bnUpdates);
+      const out = [...probs, ...conf].find((v) => !Number.isFinite(v));
+      if (out !== undefined) problem = `the model's outputs on a training batch became ${out} (the weights have diverged)`;
+      else if (!Number.isFinite(loss)) problem = `the loss on a training batch became ${loss} (the weights have diverged)`;
     }
     if (problem) {
       throw new NonFiniteError(
@@ -282,7 +289,11 @@ async function trainLocked(opts: TrainOptions, log: (m: string) => void): Promis
       const bar = opts.progress === false ? null : new Progress({ total: remaining, label: `epoch ${epoch + 1}/${tc.epochs}`, unit: 'img' });
       let t0 = performance.now();
       for (const batch of epochBatches(batcher, epoch, step)) {
-        probe ??= { x: batch.x.slice(0, Math.min(batch.shape[0], 16) * batch.shape[1] * batch.shape[2] * batch.shape[3]), shape: [Math.min(batch.shape[0], 16), batch.shape[1], batch.shape[2], batch.shape[3]] };
+        if (!probe) {
+          const n = Math.min(batch.shape[0], 16);
+          const [, h, w, c] = batch.shape;
+          probe = { x: batch.x.slice(0, n * h * w * c), shape: [n, h, w, c], labels: batch.labels.slice(0, n), soft: batch.soft ? batch.soft.slice(0, n * classes.length) : null };
+        }
         const ep = epoch + step / steps;
         const lr = learningRate(tc.lr, ep, tc.epochs, tc.lrWarmupEpochs, tc.minLrFactor);
         const ctx: Ctx = { training: true, bnUpdates: [], seed: (Rng.derive(config.seed, epoch, step).next() * 2 ** 31) | 0 };
