@@ -40,8 +40,26 @@ export function version(): string {
   return pkg.version;
 }
 
+/** Exit status when stdout or stderr is closed under poi: a process killed by SIGPIPE gives 128 + 13 in the shell. */
+export const EXIT_PIPE_CLOSED = 141;
+
+/**
+ * A reader that goes away (`poi predict dir --json | head -1`) ends the command quietly with status
+ * 141, as Unix tools that die of SIGPIPE do, instead of an uncaught EPIPE stack trace; there is no one
+ * left to read the rest, so the work stops too.
+ */
+function exitQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') process.exit(EXIT_PIPE_CLOSED);
+      throw e;
+    });
+  }
+}
+
 /** Run the CLI: usage errors exit 2, other failures 1, each with one clear line (POI_DEBUG=1 for the stack). */
 export async function main(argv: string[]): Promise<number> {
+  exitQuietlyOnClosedPipe();
   try {
     return await dispatch(argv);
   } catch (e) {
