@@ -7,7 +7,7 @@ import { UsageError } from './args.js';
 export const USAGE = `poi — facial expression recognition that knows when people disagree
 
 Usage:
-  poi train --data <dir> --out <run dir> [--config <file|preset>] [--noise 0.3] [--seed N] [--resume]
+  poi train --data <dir> --out <run dir> [--config <file|preset>] [--noise 0.3] [--seed N] [--resume | --overwrite]
             [--epochs N] [--lr X] [--batch-size N] [--val <dir>] [--limit-train N] [--limit-val N]
   poi eval  --model <dir> --data <dir> [--split name] [--json] [--map "theirs=ours,..."]
             [--runtime auto|onnx|tfjs]   (default auto: onnx when onnxruntime-node loads)
@@ -17,7 +17,7 @@ Usage:
             fit a temperature on a labelled split (default: validation) and bake it into TRN's head
   poi export --onnx <model dir> [--out file]   write the TRN as ONNX (default <model dir>/model.onnx)
   poi report <run dir | model dir> [--out dir] [--data <dir>] [--split name] [--limit N] [--faces N]
-  poi predict <files, folders or globs> [--json] [--explain] [--aligned] [--model dir] [--detector ssd|tiny]
+  poi predict <files, folders or globs> [--json] [--explain] [--aligned] [--model dir] [--detector ssd|tiny] [--max-file-mb N]
             [--runtime auto|onnx|tfjs]   (TRN on onnxruntime-node when it loads, else tfjs) [--tta flip]
   poi serve [--port 8080] [--host 127.0.0.1] [--model dir] [--concurrency N] [--max-body-mb N] [--timeout-ms N]
   poi demo  [--port 8080] [--model dir] [--rebuild]   the browser demo on 127.0.0.1 (webcam or photo)
