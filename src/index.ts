@@ -25,7 +25,7 @@ export {
 } from './model/config.js';
 export { PoiModel, transferWeight, type Prediction } from './model/poi.js';
 export { saveModel, loadModel, readModelManifest, type ModelManifest } from './model/io.js';
-export { train, evaluateSet, headline, readLog, NonFiniteLossError, type TrainOptions, type TrainResult, type EpochRecord } from './train/trainer.js';
+export { train, evaluateSet, headline, readLog, NonFiniteError, NonFiniteLossError, type TrainOptions, type TrainResult, type EpochRecord } from './train/trainer.js';
 export { evaluate, type EvalReport } from './eval/metrics.js';
 export { formatReport } from './eval/format.js';
 export { predictSet, predictSetWithRunner, type SetPredictions } from './eval/predict.js';

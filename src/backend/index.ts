@@ -70,6 +70,10 @@ export async function initBackend(opts: BackendOptions = {}): Promise<string> {
     name = 'tensorflow';
   } else {
     name = wanted;
+    // another backend someone registered (webgl in a browser, say); otherwise say what there is
+    if (tf.findBackendFactory(name) == null) {
+      throw new Error(`unknown backend "${name}"; choose auto, wasm, cpu or tensorflow (tensorflow needs @tensorflow/tfjs-node installed)`);
+    }
   }
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error(`could not initialise tfjs backend "${name}"`);

@@ -7,7 +7,7 @@ import { UsageError } from './args.js';
 export const USAGE = `poi — facial expression recognition that knows when people disagree
 
 Usage:
-  poi train --data <dir> --out <run dir> [--config <file|preset>] [--noise 0.3] [--seed N] [--resume]
+  poi train --data <dir> --out <run dir> [--config <file|preset>] [--noise 0.3] [--seed N] [--resume | --overwrite]
             [--epochs N] [--lr X] [--batch-size N] [--val <dir>] [--limit-train N] [--limit-val N]
   poi eval  --model <dir> --data <dir> [--split name] [--json] [--map "theirs=ours,..."]
             [--runtime auto|onnx|tfjs]   (default auto: onnx when onnxruntime-node loads)
@@ -20,7 +20,7 @@ Usage:
   poi export --onnx <model dir> [--out file]   write the TRN as ONNX (default <model dir>/model.onnx)
   poi export --weights float16|uint8 <model dir> [--out dir]   the model folder with compact weights
   poi report <run dir | model dir> [--out dir] [--data <dir>] [--split name] [--limit N] [--faces N]
-  poi predict <files, folders or globs> [--json] [--explain] [--aligned] [--model dir] [--detector ssd|tiny]
+  poi predict <files, folders or globs> [--json] [--explain] [--aligned] [--model dir] [--detector ssd|tiny] [--max-file-mb N]
             [--runtime auto|onnx|tfjs]   (TRN on onnxruntime-node when it loads, else tfjs) [--tta flip]
   poi serve [--port 8080] [--host 127.0.0.1] [--model dir] [--concurrency N] [--max-body-mb N] [--timeout-ms N]
   poi demo  [--port 8080] [--model dir] [--rebuild]   the browser demo on 127.0.0.1 (webcam or photo)
@@ -44,8 +44,26 @@ export function version(): string {
   return pkg.version;
 }
 
+/** Exit status when stdout or stderr is closed under poi: a process killed by SIGPIPE gives 128 + 13 in the shell. */
+export const EXIT_PIPE_CLOSED = 141;
+
+/**
+ * A reader that goes away (`poi predict dir --json | head -1`) ends the command quietly with status
+ * 141, as Unix tools that die of SIGPIPE do, instead of an uncaught EPIPE stack trace; there is no one
+ * left to read the rest, so the work stops too.
+ */
+function exitQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') process.exit(EXIT_PIPE_CLOSED);
+      throw e;
+    });
+  }
+}
+
 /** Run the CLI: usage errors exit 2, other failures 1, each with one clear line (POI_DEBUG=1 for the stack). */
 export async function main(argv: string[]): Promise<number> {
+  exitQuietlyOnClosedPipe();
   try {
     return await dispatch(argv);
   } catch (e) {

@@ -8,10 +8,11 @@
 import type { Writable } from 'node:stream';
 import { relative } from 'node:path';
 import { num, parse, str, UsageError, type Options, type Parsed, runtimeOption, ttaOption } from './args.js';
-import { expandInputs } from '../util/glob.js';
+import { DEFAULT_MAX_FILE_MB, expandInputs } from '../util/glob.js';
 import { Progress } from '../util/progress.js';
 import type { FaceResult, RecognizerOptions } from '../infer/recognizer.js';
 import { DEFAULT_MAX_SIDE } from '../face/resize.js';
+
 
 export const PREDICT_OPTIONS: Options = {
   model: { type: 'string' },
@@ -19,6 +20,7 @@ export const PREDICT_OPTIONS: Options = {
   'min-score': { type: 'string' },
   'max-side': { type: 'string' },
   'max-faces': { type: 'string' },
+  'max-file-mb': { type: 'string' },
   runtime: { type: 'string' },
   tta: { type: 'string' },
 };
@@ -36,6 +38,7 @@ export function recognizerOptions(v: Parsed['values']): RecognizerOptions {
     minScore: num('min-score', v['min-score'], { min: 0.01, max: 0.99 }),
     maxSide: num('max-side', v['max-side'], { int: true, min: 64 }),
     maxFaces: num('max-faces', v['max-faces'], { int: true, min: 1 }),
+    maxFileMb: num('max-file-mb', v['max-file-mb'], { min: 0 }),
     runtime,
     tta: ttaOption(v.tta),
   };
@@ -216,6 +219,7 @@ export const PREDICT_USAGE = `poi predict <files, folders or globs> [options]
   --min-score X       detection threshold (default 0.5)
   --max-side N        shrink photos to this longer side before detection (default ${DEFAULT_MAX_SIDE})
   --max-faces N       at most N faces per image (default 100)
+  --max-file-mb N     refuse image files larger than N MB (default ${DEFAULT_MAX_FILE_MB}); only regular files are read
   --runtime R         where TRN runs: auto (default: onnxruntime when it loads), onnx or tfjs
   --tta flip          also run TRN on each face's mirror image and average (about +0.5 points)
   -q, --quiet         no progress bar or summary

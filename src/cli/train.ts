@@ -3,7 +3,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { initBackend } from '../backend/index.js';
 import { mergeConfig, presetConfig, type PoiConfig } from '../model/config.js';
+import { checkConfig } from '../model/config-check.js';
 import { train } from '../train/trainer.js';
+import { checkRunFolder, checkRunLock } from '../train/run-folder.js';
 import { num, parse, str, UsageError } from './args.js';
 import { defaultSplits, loadSet } from './data.js';
 
@@ -17,10 +19,19 @@ export function resolveConfig(spec: string | undefined): PoiConfig {
     } catch (e) {
       throw new Error(`${spec}: cannot read config (${(e as Error).message})`);
     }
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new Error(`${spec}: a config file holds a JSON object, got ${JSON.stringify(obj)}`);
     // a run folder's config.json holds {config: {...}}
     if (obj.config && typeof obj.config === 'object') obj = obj.config as Record<string, unknown>;
     const { preset, ...rest } = obj;
-    return mergeConfig(presetConfig(typeof preset === 'string' ? preset : 'poi'), rest);
+    if (preset !== undefined && typeof preset !== 'string') throw new Error(`${spec}: config.preset: expected a preset name, got ${JSON.stringify(preset)}`);
+    let config: PoiConfig;
+    try {
+      config = mergeConfig(presetConfig(preset ?? 'poi'), rest);
+    } catch (e) {
+      throw new Error(`${spec}: ${(e as Error).message}`);
+    }
+    checkConfig(config, spec);
+    return config;
   }
   return presetConfig(spec);
 }
@@ -36,6 +47,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     noise: { type: 'string' },
     seed: { type: 'string' },
     resume: { type: 'boolean' },
+    overwrite: { type: 'boolean' },
     epochs: { type: 'string' },
     lr: { type: 'string' },
     'batch-size': { type: 'string' },
@@ -54,7 +66,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   else config = resolveConfig(str(v.config));
   const over: Record<string, unknown> = {};
   const noise = num('noise', v.noise, { min: 0, max: 0.95 });
-  const seed = num('seed', v.seed, { int: true, min: 0 });
+  const seed = num('seed', v.seed, { int: true, min: 0, max: Number.MAX_SAFE_INTEGER });
   if (noise !== undefined) config.noise = noise;
   if (seed !== undefined) config.seed = seed;
   const epochs = num('epochs', v.epochs, { int: true, min: 1 });
@@ -69,6 +81,11 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (lv !== undefined) over.limitVal = lv;
   config = mergeConfig(config, { train: over });
 
+  // refuse a folder in use or holding a run before minutes of data loading (train() checks again, under the lock)
+  if (existsSync(out)) {
+    await checkRunLock(resolve(out));
+    await checkRunFolder(resolve(out), { resume: !!v.resume, overwrite: !!v.overwrite, dryRun: true }, () => {});
+  }
   const backend = await initBackend({ backend: str(v.backend), threads: num('threads', v.threads, { int: true, min: 1 }) });
   const splits = defaultSplits(data);
   const trainSplit = str(v.split) ?? splits.train;
@@ -85,6 +102,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     config,
     outDir: resolve(out),
     resume: !!v.resume,
+    overwrite: !!v.overwrite,
     progress: !v.quiet,
     checkpointMinutes: num('checkpoint-minutes', v['checkpoint-minutes'], { min: 0 }),
     data: {

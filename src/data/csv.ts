@@ -35,6 +35,7 @@ export function parseCsv(text: string, file = '<csv>'): CsvRow[] {
         blank = false;
         field = '';
         // quoted field
+        const quoteLine = line;
         i++;
         let closed = false;
         while (i < n) {
@@ -53,11 +54,17 @@ export function parseCsv(text: string, file = '<csv>'): CsvRow[] {
           field += c;
           i++;
         }
-        if (!closed) throw new Error(`${file}:${startLine}: unterminated quoted field`);
+        if (!closed) throw new Error(`${file}:${quoteLine}: unterminated quoted field`);
         // after a closing quote: separator, end of line or end of text (spaces tolerated)
         while (i < n && (text[i] === ' ' || text[i] === '\t')) i++;
         if (i < n && text[i] !== ',' && text[i] !== '\n' && text[i] !== '\r') {
-          throw new Error(`${file}:${line}: unexpected text after closing quote`);
+          // a quote left open takes in the following lines up to the next quote, which it takes for its
+          // closing one: the line to fix is where the field opened
+          throw new Error(
+            line > quoteLine
+              ? `${file}:${quoteLine}: unterminated quoted field (the quote opened here is closed only on line ${line}, followed by more text)`
+              : `${file}:${line}: unexpected text after closing quote`,
+          );
         }
         continue;
       }

@@ -65,6 +65,38 @@ export function looksLikeFerplusLabels(file: string): boolean {
   }
 }
 
+/**
+ * Why `file` (a label.csv that looksLikeFerplusLabels rejected) is not FERPlus labels, naming the file
+ * and line: its first row that is neither blank nor a header is what detection looked at.
+ */
+export function ferplusLabelsProblem(file: string): string {
+  let text: string;
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(4096);
+      text = buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0)).toString('utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    return `${file}: cannot be read (${(e as Error).message})`;
+  }
+  const lines = text.split(/\r?\n/);
+  const i = lines.findIndex((l) => l.trim() !== '' && l.replace(/[,\s]/g, '') !== '');
+  if (i < 0) return `${file}: holds no label rows`;
+  let fields: string[];
+  try {
+    fields = parseCsv(lines[i], file).flatMap((r) => r.fields);
+  } catch (e) {
+    return `${file}:${i + 1}: ${(e as Error).message.replace(/^.*?:\d+: /, '')}`;
+  }
+  const want = 'expected <image name>,<face box>,<10 vote counts> (FERPlus)';
+  if (fields.length !== 12) return `${file}:${i + 1}: ${want}, got ${fields.length} field(s): ${lines[i].slice(0, 80)}`;
+  const bad = fields.slice(2).findIndex((f) => f.trim() === '' || !Number.isFinite(Number(f)));
+  return `${file}:${i + 1}: ${want}; vote column ${bad + 1} is "${fields[bad + 2]}", not a number`;
+}
+
 /** Which format a path holds, or null. */
 export function detectFormat(p: string): DatasetFormat | null {
   if (!fs.existsSync(p)) return null;
@@ -102,6 +134,9 @@ export function readDataset(spec: string | DatasetSpec, split?: string): Dataset
   }
   const format = s.format ?? detectFormat(p);
   if (!format) {
+    // a folder with a label.csv meant to be FERPlus: say what is wrong with it, where
+    const labels = path.join(p, 'label.csv');
+    if (isDir(p) && fs.existsSync(labels)) throw new Error(`cannot read ${p} as FERPlus: ${ferplusLabelsProblem(labels)}`);
     throw new Error(
       `cannot tell the dataset layout of ${p}: expected label.csv with 10 vote columns (FERPlus), ` +
         `list_patition_label.txt (RAF-DB), a .csv manifest, or a folder of class folders`,

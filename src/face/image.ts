@@ -5,12 +5,75 @@
 import sharp, { type Sharp } from 'sharp';
 import type { RawImage } from './align.js';
 import { DEFAULT_MAX_SIDE, shrinkToFit } from './resize.js';
+import { DEFAULT_MAX_FILE_MB } from '../util/glob.js';
 
 /** The input could not be read as an image (corrupt, truncated, not an image, unsupported format). */
 export class ImageError extends Error {
   constructor(message: string, readonly source?: string) {
     super(message);
     this.name = 'ImageError';
+  }
+}
+
+export { DEFAULT_MAX_FILE_MB };
+
+export interface ReadOptions {
+  /** Refuse files larger than this many MB (default DEFAULT_MAX_FILE_MB). */
+  maxFileMb?: number;
+}
+
+const KINDS: [string, (s: import('node:fs').Stats) => boolean][] = [
+  ['a folder', (s) => s.isDirectory()],
+  ['a FIFO (named pipe)', (s) => s.isFIFO()],
+  ['a character device', (s) => s.isCharacterDevice()],
+  ['a block device', (s) => s.isBlockDevice()],
+  ['a socket', (s) => s.isSocket()],
+];
+
+/**
+ * Read an image file, bounded: only a regular file (a link is followed), at most `maxFileMb`. A FIFO,
+ * a device (/dev/zero) or a socket would otherwise block forever or be read without end.
+ */
+export async function readImageFile(path: string, opts: ReadOptions = {}): Promise<Uint8Array> {
+  const { open, constants } = await import('node:fs/promises');
+  const mb = opts.maxFileMb ?? DEFAULT_MAX_FILE_MB;
+  const cap = Math.floor(mb * 1e6);
+  let fh;
+  try {
+    // O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one
+    fh = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'is a folder' : (e as Error).message;
+    throw new ImageError(`${path}: ${why}`, path);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) {
+      const kind = KINDS.find(([, is]) => is(st))?.[0] ?? 'not a regular file';
+      throw new ImageError(`${path}: is ${kind}, not an image file`, path);
+    }
+    const tooBig = (n: string) =>
+      new ImageError(`${path}: ${n} is more than the ${mb} MB poi reads from an image file (raise it with --max-file-mb or the maxFileMb option)`, path);
+    if (st.size > cap) throw tooBig(`the file's ${(st.size / 1e6).toFixed(1)} MB`);
+    // read at most cap + 1 bytes: a file that grows while it is read is still bounded
+    const buf = new Uint8Array(Math.min(st.size, cap) + 1);
+    let n = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+      if (n === buf.length) {
+        if (n > cap) throw tooBig('the file');
+        break;
+      }
+    }
+    return buf.subarray(0, n);
+  } catch (e) {
+    if (e instanceof ImageError) throw e;
+    throw new ImageError(`${path}: ${(e as Error).message}`, path);
+  } finally {
+    await fh.close();
   }
 }
 
@@ -72,17 +135,11 @@ function decodeBmp(buf: Uint8Array): { data: Uint8Array; width: number; height: 
   return { data, width, height };
 }
 
-async function source(input: string | Uint8Array): Promise<Sharp> {
-  if (typeof input === 'string') {
-    const { readFile } = await import('node:fs/promises');
-    let buf: Uint8Array;
-    try {
-      buf = await readFile(input);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new ImageError(code === 'ENOENT' ? `${input}: no such file` : code === 'EISDIR' ? `${input}: is a folder` : `${input}: ${(e as Error).message}`, input);
-    }
-    return source2(buf, input);
+async function source(input: string | Uint8Array, opts: ReadOptions): Promise<Sharp> {
+  if (typeof input === 'string') return source2(await readImageFile(input, opts), input);
+  if (!(input instanceof Uint8Array)) {
+    const what = input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input;
+    throw new TypeError(`expected an image file path (string) or its bytes (Buffer or Uint8Array), got ${what}`);
   }
   return source2(input, input);
 }
@@ -107,9 +164,9 @@ function source2(buf: Uint8Array, input: string | Uint8Array): Sharp {
  * runs too, so the page and `poi predict` detect on the same pixels. (sharp's own resize would shrink JPEGs
  * while decoding them, faster, but with a filter the page cannot reproduce.)
  */
-export async function decodePhoto(input: string | Uint8Array, opts: { maxSide?: number } = {}): Promise<DecodedPhoto> {
+export async function decodePhoto(input: string | Uint8Array, opts: { maxSide?: number } & ReadOptions = {}): Promise<DecodedPhoto> {
   const maxSide = opts.maxSide ?? DEFAULT_MAX_SIDE;
-  const img = await source(input);
+  const img = await source(input, opts);
   try {
     const meta = await img.metadata();
     if (!meta.width || !meta.height) throw new Error('no image size');
@@ -135,8 +192,8 @@ export async function decodePhoto(input: string | Uint8Array, opts: { maxSide?: 
  * way training images are decoded (src/data/decode.ts: EXIF-rotated, scaled to cover and centre-cropped,
  * libvips 'b-w' for grey), so `--aligned` on FERPlus or RAF-DB aligned images sees what training saw.
  */
-export async function decodeAligned(input: string | Uint8Array, size: number, channels: number): Promise<{ pixels: Uint8Array; width: number; height: number }> {
-  const img = await source(input);
+export async function decodeAligned(input: string | Uint8Array, size: number, channels: number, opts: ReadOptions = {}): Promise<{ pixels: Uint8Array; width: number; height: number }> {
+  const img = await source(input, opts);
   try {
     const meta = await img.metadata();
     const swap = (meta.orientation ?? 1) >= 5;

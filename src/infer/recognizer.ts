@@ -61,6 +61,8 @@ export interface RecognizerOptions extends DetectorOptions {
    * DEFAULT_MAX_SIDE, 1280; the shrink is src/face/resize.ts, the same code as the browser demo's).
    */
   maxSide?: number;
+  /** Image files larger than this many MB are refused (default DEFAULT_MAX_FILE_MB, 200; src/face/image.ts). */
+  maxFileMb?: number;
 }
 
 export interface RecognizeOptions {
@@ -222,7 +224,7 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
   async function recognizeImage(src: string | Uint8Array, opts: RecognizeOptions = {}): Promise<ImageResult> {
     if (disposed) throw new Error('recognizer is disposed');
     if (opts.aligned) {
-      const crop = await decodeAligned(src, size, input.channels);
+      const crop = await decodeAligned(src, size, input.channels, { maxFileMb: options.maxFileMb });
       const { x, probs, confidence } = await score(crop.pixels, 1);
       const base = { box: { x: 0, y: 0, width: crop.width, height: crop.height }, score: null, landmarks: null };
       const face = faceResult(probs, confidence, 0, base);
@@ -234,7 +236,7 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
       }
       return { width: crop.width, height: crop.height, faces: [face] };
     }
-    const photo = await decodePhoto(src, { maxSide: options.maxSide });
+    const photo = await decodePhoto(src, { maxSide: options.maxSide, maxFileMb: options.maxFileMb });
     const det = await getDetector();
     const found = await det.detect(photo.image.data as Uint8Array, photo.image.width, photo.image.height);
     const s = photo.scale;

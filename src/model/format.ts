@@ -163,6 +163,25 @@ export function packTensors(tensors: TensorMap, dtype: WeightDtype = 'float32'):
 
 const BYTES: Record<WeightDtype, number> = { float32: 4, float16: 2, uint8: 1 };
 
+/** Index of the first NaN or infinite value, or -1. */
+export function firstNonFinite(values: Float32Array): number {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return i;
+  return -1;
+}
+
+/** The first tensor of `tensors` holding a NaN or infinite value, or null when all are finite. */
+export function findNonFinite(tensors: TensorMap): { name: string; index: number; value: number } | null {
+  for (const [name, t] of tensors) {
+    const i = firstNonFinite(t.values);
+    if (i >= 0) return { name, index: i, value: t.values[i] };
+  }
+  return null;
+}
+
+/**
+ * Unpack weights.bin (or a checkpoint's tensors). Every value must be finite: a NaN would otherwise load
+ * silently and give the same plausible-looking answer for every face.
+ */
 export function unpackTensors(manifest: WeightEntry[], data: Uint8Array, source: string): TensorMap {
   const out: TensorMap = new Map();
   for (const e of manifest) {
@@ -184,6 +203,13 @@ export function unpackTensors(manifest: WeightEntry[], data: Uint8Array, source:
       if (typeof min !== 'number' || typeof scale !== 'number') throw new Error(`${source}: uint8 weights for "${e.name}" lack min/scale`);
       values = new Float32Array(n);
       for (let i = 0; i < n; i++) values[i] = min + raw[i] * scale;
+    }
+    const bad = firstNonFinite(values);
+    if (bad >= 0) {
+      throw new Error(
+        `${source}: tensor "${e.name}" holds ${values[bad]} (value ${bad} of ${n}); ` +
+          `the file is damaged or was written from diverged weights, and this model cannot be used`,
+      );
     }
     out.set(e.name, { shape: e.shape, values });
   }

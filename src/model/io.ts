@@ -5,11 +5,12 @@
  *   weights.bin  little-endian values in manifest order (float32; float16/uint8 when compact).
  * Loading needs nothing else. A checkpoint is one file (header + tensors) written atomically.
  */
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { PoiConfig } from './config.js';
 import type { PoiModel } from './poi.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { processAlive, writeFileAtomic } from '../util/fs.js';
+import { crashPoint } from '../util/crash.js';
 import { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseModelManifest, unpackTensors, type CalibrationRecord, type ModelManifest, type TensorMap, type WeightDtype, type WeightEntry } from './format.js';
 
 // The pure format (parsing, packing) lives in format.ts so the browser shares it; re-exported here unchanged.
@@ -38,10 +39,13 @@ async function writeModelFolder(dir: string, manifest: ModelManifest, data: Uint
   await mkdir(tmp, { recursive: true });
   await writeFileAtomic(join(tmp, 'weights.bin'), data);
   await writeFileAtomic(join(tmp, 'model.json'), JSON.stringify(manifest, null, 2) + '\n');
+  crashPoint('model:before-swap');
   const old = `${dir}.old-${process.pid}`;
   const exists = await stat(dir).then(() => true, () => false);
   if (exists) await rename(dir, old);
+  crashPoint('model:mid-swap');
   await rename(tmp, dir);
+  crashPoint('model:after-swap');
   if (exists) await rm(old, { recursive: true, force: true });
 }
 
@@ -58,6 +62,46 @@ export async function rewriteWeights(dir: string, outDir: string, dtype: WeightD
   const packed = packTensors(unpackTensors(manifest.weights, bytes, file), dtype);
   await writeModelFolder(outDir, { ...manifest, weights: packed.manifest }, packed.data);
   return { before: bytes.byteLength, after: packed.data.byteLength };
+}
+
+const SWAP_RE = /^(.+)\.(tmp|old)-(\d+)$/;
+
+/**
+ * Clean up after a saveModel that was killed: `<dir>.tmp-<pid>` (the new model, complete or not) and
+ * `<dir>.old-<pid>` (the model being replaced) of processes that no longer run. A kill between the two
+ * renames leaves no `<dir>` at all; the old model is then put back, since it is the one the rest of the
+ * run (its checkpoint) knows about. Returns what was removed or restored, for the log.
+ */
+export async function recoverModelSwap(dir: string): Promise<string[]> {
+  const parent = dirname(dir);
+  const name = basename(dir);
+  const done: string[] = [];
+  let entries: string[];
+  try {
+    entries = await readdir(parent);
+  } catch {
+    return done;
+  }
+  // this process's own leftovers are stale too: the caller holds the folder, so none is being written
+  const stale: { e: string; kind: string }[] = [];
+  for (const e of entries) {
+    const m = SWAP_RE.exec(e);
+    if (m && m[1] === name && (Number(m[3]) === process.pid || !processAlive(Number(m[3])))) stale.push({ e, kind: m[2] });
+  }
+  const exists = await stat(dir).then(() => true, () => false);
+  if (!exists) {
+    const old = stale.find((s) => s.kind === 'old');
+    if (old) {
+      await rename(join(parent, old.e), dir);
+      done.push(`${old.e} restored as ${name}`);
+    }
+  }
+  for (const { e } of stale) {
+    if (done.some((d) => d.startsWith(`${e} `))) continue;
+    await rm(join(parent, e), { recursive: true, force: true });
+    done.push(`${e} removed`);
+  }
+  return done;
 }
 
 export async function readModelManifest(dir: string): Promise<ModelManifest> {
@@ -94,7 +138,7 @@ export async function writeCheckpoint(file: string, header: Record<string, unkno
   buf.set(head, MAGIC.length + 4);
   buf.fill(0x20, MAGIC.length + 4 + head.length, MAGIC.length + 4 + head.length + pad);
   buf.set(data, MAGIC.length + 4 + head.length + pad);
-  await writeFileAtomic(file, buf);
+  await writeFileAtomic(file, buf, { crashPoint: 'checkpoint' });
 }
 
 export async function readCheckpoint<H extends Record<string, unknown>>(file: string): Promise<{ header: H; tensors: TensorMap }> {

@@ -10,14 +10,21 @@
  *   best/            model folder of the best validation accuracy so far
  *   noise.csv        the flipped samples when --noise > 0
  *   summary.json     final figures
+ *   train.lock       while a run holds the folder
+ *
+ * Order of writes at an epoch's end: best/ (swapped in whole), then checkpoint.bin (atomic), then the
+ * log line. A kill between any two leaves a checkpoint that resume continues from; resume rewrites
+ * log.jsonl from the checkpoint's history, so the log never holds an epoch twice or one the checkpoint
+ * does not, and removes the temp files of the writes the kill interrupted.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '../tf.js';
 import type { ImageSet } from '../data/types.js';
 import { defaultConfig, mergeConfig, type PoiConfig } from '../model/config.js';
 import { readCheckpoint, saveModel, writeCheckpoint, type TensorMap } from '../model/io.js';
+import { findNonFinite } from '../model/format.js';
+import { checkConfig } from '../model/config-check.js';
 import { applyBnUpdates, type Ctx, discardBnUpdates } from '../model/params.js';
 import { PoiModel } from '../model/poi.js';
 import { loadPretrainedBackbones } from '../model/pretrained.js';
@@ -25,7 +32,9 @@ import { backendLabel } from '../backend/index.js';
 import { evaluate, type EvalReport } from '../eval/metrics.js';
 import { predictSet } from '../eval/predict.js';
 import { Progress } from '../util/progress.js';
-import { appendJsonl, readJsonl, writeJsonAtomic } from '../util/fs.js';
+import { appendJsonl, readJsonl, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { crashPoint } from '../util/crash.js';
+import { acquireRunLock, checkRunFolder, cleanRunFolder, makeRunFolder } from './run-folder.js';
 import { learningRate, Optimizer } from './optimizer.js';
 import { epochBatches, makeBatcher } from './batches.js';
 import { injectNoise } from './noise.js';
@@ -43,6 +52,8 @@ export interface TrainOptions {
   data: TrainData;
   outDir: string;
   resume?: boolean;
+  /** Replace the run files already in outDir (otherwise a folder holding any is refused). */
+  overwrite?: boolean;
   /** Show a progress bar on stderr (default true). */
   progress?: boolean;
   /** Mid-epoch checkpoint interval in minutes (default 5; 0 = only at epoch ends). */
@@ -87,7 +98,10 @@ export interface TrainResult {
   stoppedEarly: boolean;
 }
 
-export class NonFiniteLossError extends Error {}
+/** Training diverged: a loss, a weight or a model output became NaN or infinite. Nothing of it was written. */
+export class NonFiniteError extends Error {}
+/** The loss of a step was NaN or infinite. */
+export class NonFiniteLossError extends NonFiniteError {}
 
 /** Config fields that may differ on resume (the rest must match the checkpoint). */
 function comparable(c: PoiConfig): string {
@@ -101,19 +115,31 @@ export function resumableWith(saved: PoiConfig, now: PoiConfig): boolean {
   return comparable(saved) === comparable(now);
 }
 
+/**
+ * Train into opts.outDir, holding its lock (train.lock) throughout: a second run on the same folder is
+ * refused while this one runs.
+ */
 export async function train(opts: TrainOptions): Promise<TrainResult> {
-  const { config, data, outDir } = opts;
   const log = opts.log ?? ((m: string) => process.stderr.write(m + '\n'));
+  checkConfig(opts.config);
+  await makeRunFolder(opts.outDir);
+  const lock = await acquireRunLock(opts.outDir, log);
+  try {
+    const { resume } = await checkRunFolder(opts.outDir, { resume: !!opts.resume, overwrite: !!opts.overwrite }, log);
+    const cleaned = await cleanRunFolder(opts.outDir);
+    if (cleaned.length) log(`${opts.outDir}: cleaned up after an interrupted run: ${cleaned.join('; ')}`);
+    return await trainLocked({ ...opts, resume }, log);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function trainLocked(opts: TrainOptions, log: (m: string) => void): Promise<TrainResult> {
+  const { config, data, outDir } = opts;
   const tc = config.train;
   const classes = data.train.classes;
-  await mkdir(outDir, { recursive: true });
   const ckptFile = join(outDir, 'checkpoint.bin');
   const logFile = join(outDir, 'log.jsonl');
-
-  if (!opts.resume && existsSync(ckptFile)) {
-    throw new Error(`${outDir} already holds a run (checkpoint.bin); pass --resume to continue it or choose another --out`);
-  }
-  if (opts.resume && !existsSync(ckptFile)) log(`no checkpoint in ${outDir}; starting from the beginning`);
 
   // training labels, with synthetic noise when asked (seeded, recorded)
   let labels = data.train.labels;
@@ -157,18 +183,47 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     images = header.epochImages;
     epochSeconds = header.epochSeconds;
     wallSeconds = header.wallSeconds;
+    // the log is the checkpoint's history: a kill after a log line and before its checkpoint (or the
+    // other way round) would otherwise leave an epoch twice, or none, once this run redoes it
+    const logged = existsSync(logFile) ? await readJsonl<EpochRecord>(logFile, { onWarning: () => {} }).catch(() => null) : null;
+    if (!logged || JSON.stringify(logged) !== JSON.stringify(history)) {
+      await writeFileAtomic(logFile, history.map((h) => JSON.stringify(h) + '\n').join(''));
+      if (logged) log(`${logFile}: rewritten to the checkpoint's ${history.length} epoch(s) (it held ${logged.length})`);
+    }
     log(`resumed from ${ckptFile} at epoch ${epoch + 1}, step ${step}/${steps}`);
   } else {
     for (const line of await loadPretrainedBackbones(model)) log(`pretrained ${line}`);
     await writeJsonAtomic(join(outDir, 'config.json'), { config, data: data.source, classes, createdAt: new Date().toISOString() });
-    await writeFile(logFile, '');
+    await writeFileAtomic(logFile, '');
   }
 
+  /** The end of a run: best/ when there is no validation split, then summary.json. */
+  const finish = async (finalVal: EvalReport | null) => {
+    if (!data.val) await saveModel(model, config, join(outDir, 'best'), { split: 'train', epoch: tc.epochs });
+    crashPoint('summary:before-write');
+    await writeJsonAtomic(join(outDir, 'summary.json'), {
+      method: config.model.method, preset: config.preset, noise: config.noise, seed: config.seed,
+      epochs: tc.epochs, best, wallSeconds,
+      imagesPerSec: history.length ? history.reduce((a, h) => a + h.imagesPerSec, 0) / history.length : 0,
+      // the last epoch's validation figures: also what a run resumed after its last checkpoint has
+      final: finalVal ? headline(finalVal) : (history.at(-1)?.val ?? null),
+    });
+  };
+
   if (epoch >= tc.epochs) {
-    log(`${outDir}: the run already finished its ${tc.epochs} epochs; pass --epochs to train longer`);
-    logitOffset?.dispose();
-    optimizer.dispose();
-    model.dispose();
+    try {
+      if (!existsSync(join(outDir, 'summary.json'))) {
+        // killed after its last checkpoint: only the summary (and best/ without validation) is missing
+        await finish(null);
+        log(`${outDir}: the run had finished its ${tc.epochs} epochs; wrote its missing summary.json`);
+      } else {
+        log(`${outDir}: the run already finished its ${tc.epochs} epochs; pass --epochs to train longer`);
+      }
+    } finally {
+      logitOffset?.dispose();
+      optimizer.dispose();
+      model.dispose();
+    }
     return { history, best, wallSeconds, finalVal: null, stoppedEarly: false };
   }
 
@@ -179,6 +234,42 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       `${data.train.labels.length} training images, ${steps} steps/epoch, backend ${backendLabel()}`,
   );
 
+  /** A training batch, kept to check that the model's outputs and loss on it are still finite. */
+  let probe: { x: Float32Array; shape: [number, number, number, number]; labels: Int32Array; soft: Float32Array | null } | null = null;
+  const lastGood = () => (existsSync(ckptFile) ? `The last good checkpoint is ${ckptFile}` : 'No checkpoint was written yet');
+  /**
+   * Throw NonFiniteError unless every weight and optimiser slot (`tensors`, read now if not given) is
+   * finite, and so are the model's outputs and its training loss on a training batch. A step can blow
+   * the weights up to finite garbage (1e30) while its own loss was finite: the next step's loss is the
+   * first to show it, and these weights must not be saved before it.
+   */
+  const assertSound = async (where: string, tensors?: TensorMap) => {
+    const all = tensors ?? new Map([...(await model.params.read()), ...(await optimizer.read())]);
+    const bad = findNonFinite(all);
+    let problem = bad ? `weight "${bad.name}" became ${bad.value}` : '';
+    if (!problem && probe) {
+      const pr = probe;
+      const ctx: Ctx = { training: true, bnUpdates: [], seed: 1 };
+      const [probs, conf, loss] = tf.tidy(() => {
+        const x = tf.tensor4d(pr.x, pr.shape);
+        const p = model.predict(x);
+        const soft = pr.soft ? tf.tensor2d(pr.soft, [pr.shape[0], classes.length]) : null;
+        const l = model.loss({ x, labels: tf.tensor1d(pr.labels, 'int32'), soft }, epoch + step / steps, ctx).total;
+        return [p.probs.dataSync(), p.confidence.dataSync(), l.dataSync()[0]];
+      });
+      discardBnUpdates(ctx.bnUpdates);
+      const out = [...probs, ...conf].find((v) => !Number.isFinite(v));
+      if (out !== undefined) problem = `the model's outputs on a training batch became ${out} (the weights have diverged)`;
+      else if (!Number.isFinite(loss)) problem = `the loss on a training batch became ${loss} (the weights have diverged)`;
+    }
+    if (problem) {
+      throw new NonFiniteError(
+        `${problem} ${where} (lr ${learningRate(tc.lr, epoch + step / steps, tc.epochs, tc.lrWarmupEpochs, tc.minLrFactor).toExponential(2)}); ` +
+          `nothing was written for it. ${lastGood()}; try a lower --lr or check the data`,
+      );
+    }
+  };
+
   /** Save the position to resume from: mid-epoch by default, or the start of the next epoch. */
   const saveCheckpoint = async (atNextEpoch = false) => {
     const header: CheckpointHeader = atNextEpoch
@@ -187,6 +278,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       : { kind: 'poi-checkpoint', config, classes, epoch, step, optimizerStep: optimizer.step,
           epochSums: sums, epochImages: images, epochSeconds, wallSeconds, best, history };
     const tensors: TensorMap = new Map([...(await model.params.read()), ...(await optimizer.read())]);
+    await assertSound(`at epoch ${epoch + 1}, step ${step}`, tensors);
     await writeCheckpoint(ckptFile, header, tensors);
   };
 
@@ -202,6 +294,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const bar = opts.progress === false ? null : new Progress({ total: remaining, label: `epoch ${epoch + 1}/${tc.epochs}`, unit: 'img' });
       let t0 = performance.now();
       for (const batch of epochBatches(batcher, epoch, step)) {
+        if (!probe) {
+          const n = Math.min(batch.shape[0], 16);
+          const [, h, w, c] = batch.shape;
+          probe = { x: batch.x.slice(0, n * h * w * c), shape: [n, h, w, c], labels: batch.labels.slice(0, n), soft: batch.soft ? batch.soft.slice(0, n * classes.length) : null };
+        }
         const ep = epoch + step / steps;
         const lr = learningRate(tc.lr, ep, tc.epochs, tc.lrWarmupEpochs, tc.minLrFactor);
         const ctx: Ctx = { training: true, bnUpdates: [], seed: (Rng.derive(config.seed, epoch, step).next() * 2 ** 31) | 0 };
@@ -222,8 +319,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           discardBnUpdates(ctx.bnUpdates);
           throw new NonFiniteLossError(
             `loss became ${loss} at epoch ${epoch + 1}, step ${step + 1} (lr ${lr.toExponential(2)}); ` +
-              `no weights were written for this step. The last good checkpoint is ${existsSync(ckptFile) ? ckptFile : '(none yet)'}; ` +
-              `try a lower --lr or check the data`,
+              `no weights were written for this step. ${lastGood()}; try a lower --lr or check the data`,
           );
         }
         const named: Record<string, tf.Tensor> = {};
@@ -261,9 +357,19 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       for (const [k, v] of Object.entries(sums)) trainStats[k === 'correct' ? 'accuracy' : k] = v / Math.max(1, images);
       let val: Record<string, number> | null = null;
       const last = epoch === tc.epochs - 1;
+      await assertSound(`by the end of epoch ${epoch + 1}`);
       if (data.val && ((epoch + 1) % tc.evalEvery === 0 || last)) {
         const tv = performance.now();
-        const report = await evaluateSet(model, data.val);
+        const pred = await predictSet(model, data.val);
+        const bad = [pred.probs.findIndex((v) => !Number.isFinite(v)), pred.confidence.findIndex((v) => !Number.isFinite(v))];
+        if (bad[0] >= 0 || bad[1] >= 0) {
+          const face = bad[0] >= 0 ? Math.floor(bad[0] / classes.length) : bad[1];
+          throw new NonFiniteError(
+            `the model's validation outputs became non-finite at the end of epoch ${epoch + 1} (face ${data.val.paths?.[face] ?? face}): ` +
+              `the weights have diverged; nothing was written for this epoch. ${lastGood()}; try a lower --lr or check the data`,
+          );
+        }
+        const report = reportOf(pred, data.val);
         val = headline(report);
         log(
           `epoch ${epoch + 1}: train loss ${trainStats.loss.toFixed(4)} acc ${(trainStats.accuracy * 100).toFixed(2)}% | ` +
@@ -288,17 +394,18 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         wallSeconds,
       };
       history.push(rec);
-      await appendJsonl(logFile, rec);
-      await saveCheckpoint(true);
+      try {
+        await saveCheckpoint(true);
+      } catch (e) {
+        history.pop();
+        throw e;
+      }
       lastCkpt = Date.now();
+      crashPoint('log:before-append');
+      await appendJsonl(logFile, rec);
+      crashPoint('log:after-append');
     }
-    if (!data.val) await saveModel(model, config, join(outDir, 'best'), { split: 'train', epoch: tc.epochs });
-    await writeJsonAtomic(join(outDir, 'summary.json'), {
-      method: config.model.method, preset: config.preset, noise: config.noise, seed: config.seed,
-      epochs: tc.epochs, best, wallSeconds,
-      imagesPerSec: history.length ? history.reduce((a, h) => a + h.imagesPerSec, 0) / history.length : 0,
-      final: finalVal ? headline(finalVal) : null,
-    });
+    await finish(finalVal);
     return { history, best, wallSeconds, finalVal, stoppedEarly };
   } finally {
     logitOffset?.dispose();
@@ -317,7 +424,10 @@ export function logitAdjustmentOffset(labels: ArrayLike<number>, k: number, tau:
 }
 
 export async function evaluateSet(model: PoiModel, set: ImageSet): Promise<EvalReport> {
-  const pred = await predictSet(model, set);
+  return reportOf(await predictSet(model, set), set);
+}
+
+function reportOf(pred: Awaited<ReturnType<typeof predictSet>>, set: ImageSet): EvalReport {
   return evaluate({
     probs: pred.probs,
     labels: set.labels,

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { appendFile, mkdir, open, readdir, readFile, rename, truncate, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { crashPoint } from './crash.js';
 
 export type FileData = string | Uint8Array;
 
@@ -22,7 +23,8 @@ export function tempPathFor(path: string): string {
 
 const TEMP_RE = /\.tmp-(\d+)-[0-9a-f]{12}$/;
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this id exists (on this machine). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -65,11 +67,28 @@ async function syncDir(dir: string): Promise<void> {
 }
 
 /**
+ * An fs error with the file named: Node's messages for write/fsync/close ("ENOSPC: no space left on
+ * device, write") do not say which file. The code (ENOSPC, EACCES, ...) is kept.
+ */
+export function withPath(e: unknown, path: string): Error {
+  const err = e as NodeJS.ErrnoException;
+  if (!(err instanceof Error) || err.message.includes(path)) return err;
+  const out = new Error(`${path}: ${err.message}`, { cause: err }) as NodeJS.ErrnoException;
+  if (err.code) out.code = err.code;
+  return out;
+}
+
+export interface AtomicWriteOptions {
+  /** Name for the test hook src/util/crash.ts: `<name>:before-rename` and `<name>:after-rename`. */
+  crashPoint?: string;
+}
+
+/**
  * Write `data` to `path` atomically: write a temporary file in the same directory, fsync it, rename
  * it over `path`, fsync the directory. The temporary file is removed if anything fails. The parent
  * directory must exist.
  */
-export async function writeFileAtomic(path: string, data: FileData): Promise<void> {
+export async function writeFileAtomic(path: string, data: FileData, opts: AtomicWriteOptions = {}): Promise<void> {
   const tmp = tempPathFor(path);
   let ok = false;
   try {
@@ -80,8 +99,12 @@ export async function writeFileAtomic(path: string, data: FileData): Promise<voi
     } finally {
       await fh.close();
     }
+    if (opts.crashPoint) crashPoint(`${opts.crashPoint}:before-rename`);
     await rename(tmp, path);
     ok = true;
+    if (opts.crashPoint) crashPoint(`${opts.crashPoint}:after-rename`);
+  } catch (e) {
+    throw withPath(e, path);
   } finally {
     if (!ok) await unlink(tmp).catch(() => {});
   }
@@ -124,8 +147,8 @@ export function jsonReplacer(_key: string, value: unknown): unknown {
 }
 
 /** Write `obj` as indented JSON (typed arrays as arrays, NaN as null), atomically, with a final newline. */
-export async function writeJsonAtomic(path: string, obj: unknown, indent = 2): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(obj, jsonReplacer, indent) + '\n');
+export async function writeJsonAtomic(path: string, obj: unknown, indent = 2, opts: AtomicWriteOptions = {}): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(obj, jsonReplacer, indent) + '\n', opts);
 }
 
 /** Read and parse a JSON file; invalid JSON throws an Error that names the file. */
@@ -180,7 +203,11 @@ export async function appendJsonl(path: string, obj: unknown, opts: JsonlOptions
       await truncate(path, Buffer.byteLength(text.slice(0, cut), 'utf8'));
     }
   }
-  await appendFile(path, prefix + line + '\n');
+  try {
+    await appendFile(path, prefix + line + '\n');
+  } catch (e) {
+    throw withPath(e, path);
+  }
 }
 
 function isJson(s: string): boolean {

@@ -6,6 +6,12 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 
+/**
+ * Largest image file poi reads by default, in MB (10^6 bytes): more than any camera's photo, including
+ * uncompressed TIFFs of 50 megapixels. Raise it with `--max-file-mb` or the `maxFileMb` option.
+ */
+export const DEFAULT_MAX_FILE_MB = 200;
+
 /** Extensions read from folders (lower case, no dot). */
 export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp', 'tif', 'tiff', 'bmp'];
 
@@ -66,20 +72,34 @@ export function globToRegExp(pattern: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
-function walk(dir: string, out: string[], depth = Infinity): void {
+/** Why a path cannot be used, from an fs error code. */
+function why(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file or folder';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'ENOTDIR') return 'no such file or folder (a part of the path is a file)';
+  if (code === 'ELOOP') return 'too many levels of symbolic links';
+  return (e as Error).message;
+}
+
+/**
+ * Every non-folder entry under `dir` (files, links, and FIFOs or devices, which the reader then
+ * refuses by name instead of them vanishing from the batch); folders that cannot be read go to `errors`.
+ */
+function walk(dir: string, out: string[], errors: Expanded['missing'], depth = Infinity): void {
   let entries;
   try {
     entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
+  } catch (e) {
+    errors.push({ input: dir, error: `${dir}: cannot read this folder (${why(e)})` });
     return;
   }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
     const p = join(dir, e.name);
     if (e.isDirectory()) {
-      if (depth > 1) walk(p, out, depth - 1);
-    }
-    else if (e.isFile() || e.isSymbolicLink()) out.push(p);
+      if (depth > 1) walk(p, out, errors, depth - 1);
+    } else out.push(p);
   }
 }
 
@@ -103,25 +123,32 @@ export function expandInputs(inputs: string[]): Expanded {
   };
   for (const input of inputs) {
     let st;
+    let statError: unknown = null;
     try {
       st = statSync(input);
-    } catch {
+    } catch (e) {
       st = null;
-    }
-    if (st?.isFile()) {
-      add(input);
-      continue;
+      statError = e;
     }
     if (st?.isDirectory()) {
       const all: string[] = [];
-      walk(input, all);
+      const errors: Expanded['missing'] = [];
+      walk(input, all, errors);
       const imgs = all.filter(isImagePath);
-      if (imgs.length === 0) missing.push({ input, error: `${input}: no images in this folder (${IMAGE_EXTENSIONS.join(', ')})` });
+      missing.push(...errors);
+      if (imgs.length === 0 && !errors.some((e) => e.input === input)) {
+        missing.push({ input, error: `${input}: no images in this folder (${IMAGE_EXTENSIONS.join(', ')})${errors.length ? ' that could be read' : ''}` });
+      }
       imgs.forEach(add);
       continue;
     }
+    if (st) {
+      // a file as is; a FIFO or a device too, for the reader to refuse by name
+      add(input);
+      continue;
+    }
     if (!hasGlob(input)) {
-      missing.push({ input, error: `${input}: no such file or folder` });
+      missing.push({ input, error: `${input}: ${why(statError)}` });
       continue;
     }
     // the longest leading run of segments without glob characters is where the walk starts
@@ -133,8 +160,10 @@ export function expandInputs(inputs: string[]): Expanded {
     const rest = segs.slice(first);
     const re = globToRegExp(rest.join('/'));
     const all: string[] = [];
+    const errors: Expanded['missing'] = [];
     // without '**' a pattern of k segments cannot match deeper than k levels: do not walk further
-    walk(base, all, rest.some((r) => r.includes('**')) ? Infinity : rest.length);
+    walk(base, all, errors, rest.some((r) => r.includes('**')) ? Infinity : rest.length);
+    missing.push(...errors);
     const matched = all.filter((f) => re.test(relative(base, f).split(sep).join('/')) && isImagePath(f));
     if (matched.length === 0) missing.push({ input, error: `${input}: no image matches this pattern` });
     matched.forEach(add);
