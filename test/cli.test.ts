@@ -92,3 +92,15 @@ test('bad usage gets a clear message and a non-zero exit', () => {
   assert.equal(h.code, 0);
   assert.match(h.out, /poi train/);
 });
+
+test('every command answers --help (and -h, and poi help <command>) with its own usage, exit 0, before checking its arguments', () => {
+  for (const cmd of ['train', 'eval', 'calibrate', 'balance', 'export', 'report', 'predict', 'serve', 'demo', 'presets']) {
+    for (const args of [[cmd, '--help'], [cmd, '-h'], ['help', cmd], [cmd, '--data', '/nonexistent', '--help']]) {
+      const r = poi(args);
+      assert.equal(r.code, 0, `poi ${args.join(' ')}: exit ${r.code}, ${r.err}`);
+      assert.match(r.out, new RegExp(`^Usage:\\n  poi ${cmd}\\b`), `poi ${args.join(' ')} prints its own usage`);
+      assert.match(r.out, /--threads N/, 'and the common options');
+      assert.equal(r.err, '');
+    }
+  }
+});

@@ -19,7 +19,7 @@ export async function balanceCommand(argv: string[]): Promise<number> {
   if (!data) throw new UsageError('poi balance: --data <dir> is needed (its training split gives the class frequencies)');
   const model = positionals[0];
   const split = str(v.split) ?? defaultSplits(data).train;
-  const tau = num('--tau', v.tau, { min: 0 }) ?? 1;
+  const tau = num('tau', v.tau, { min: 0 }) ?? 1;
   const { readModelManifest } = await import('../model/io.js');
   const { classPrior, writeBalancedModel } = await import('../model/balance.js');
   const manifest = await readModelManifest(model);

@@ -4,39 +4,94 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { UsageError } from './args.js';
 
+/** One row per command: its usage lines (for `poi help` and `poi <command> --help`) and how to run it. */
+interface Command {
+  usage: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  train: {
+    usage: `poi train --data <dir> --out <run dir> [--config <file|preset>] [--noise 0.3] [--seed N] [--resume | --overwrite]
+          [--epochs N] [--lr X] [--batch-size N] [--val <dir>] [--limit-train N] [--limit-val N]`,
+    run: async (a) => (await import('./train.js')).trainCommand(a),
+  },
+  eval: {
+    usage: `poi eval  --model <dir> --data <dir> [--split name] [--json] [--map "theirs=ours,..."]
+          [--runtime auto|onnx|tfjs]   (default auto: onnx when onnxruntime-node loads)
+          [--tta flip]   also run TRN on each face's mirror image and average
+          [--votes drop-single|raw]   FERPlus votes for KL/Spearman: single votes dropped (default) or as cast`,
+    run: async (a) => (await import('./eval.js')).evalCommand(a),
+  },
+  calibrate: {
+    usage: `poi calibrate <model dir> --data <dir> [--split name] [--out <model dir>] [--seed N] [--dry-run] [--json]
+          fit a temperature on a labelled split (default: validation) and bake it into TRN's head`,
+    run: async (a) => (await import('./calibrate.js')).calibrateCommand(a),
+  },
+  balance: {
+    usage: `poi balance <model dir> --data <dir> [--tau 1] [--split train] [--out <model dir>]
+          post-hoc logit adjustment: subtract tau·log(training class frequency) from TRN's logits`,
+    run: async (a) => (await import('./balance.js')).balanceCommand(a),
+  },
+  export: {
+    usage: `poi export --onnx <model dir> [--out file]   write the TRN as ONNX (default <model dir>/model.onnx)
+poi export --weights float16|uint8 <model dir> [--out dir]   the model folder with compact weights`,
+    run: async (a) => (await import('./export.js')).exportCommand(a),
+  },
+  report: {
+    usage: 'poi report <run dir | model dir> [--out dir] [--data <dir>] [--split name] [--limit N] [--faces N] [--votes drop-single|raw]',
+    run: async (a) => (await import('./report.js')).reportCommand(a),
+  },
+  predict: {
+    usage: `poi predict <files, folders or globs> [--json] [--explain] [--aligned] [--model dir] [--detector ssd|tiny] [--max-file-mb N]
+          [--runtime auto|onnx|tfjs]   (TRN on onnxruntime-node when it loads, else tfjs) [--tta flip]`,
+    run: async (a) => (await import('./predict.js')).predictCommand(a),
+  },
+  serve: {
+    usage: 'poi serve [--port 8080] [--host 127.0.0.1] [--model dir] [--concurrency N] [--max-body-mb N] [--timeout-ms N]',
+    run: async (a) => (await import('./serve.js')).serveCommand(a),
+  },
+  demo: {
+    usage: 'poi demo  [--port 8080] [--model dir] [--rebuild]   the browser demo on 127.0.0.1 (webcam or photo)',
+    run: async (a) => (await import('./demo.js')).demoCommand(a),
+  },
+  presets: {
+    usage: 'poi presets                 list the built-in training presets',
+    async run() {
+      const { PRESETS } = await import('../model/config.js');
+      for (const [name, p] of Object.entries(PRESETS)) console.log(`${name.padEnd(20)} ${JSON.stringify(p)}`);
+      return 0;
+    },
+  },
+};
+
+const COMMON = `Common options:
+  --backend wasm|cpu|tensorflow   tensor backend (default: tfjs-node if installed, else wasm); env POI_BACKEND
+  --threads N                     wasm threads (default: all cores); env POI_THREADS
+  --help, -h                      this command's usage`;
+
+const indent = (u: string) => u.split('\n').map((l) => `  ${l}`).join('\n');
+
 export const USAGE = `poi — facial expression recognition that knows when people disagree
 
 Usage:
-  poi train --data <dir> --out <run dir> [--config <file|preset>] [--noise 0.3] [--seed N] [--resume | --overwrite]
-            [--epochs N] [--lr X] [--batch-size N] [--val <dir>] [--limit-train N] [--limit-val N]
-  poi eval  --model <dir> --data <dir> [--split name] [--json] [--map "theirs=ours,..."]
-            [--runtime auto|onnx|tfjs]   (default auto: onnx when onnxruntime-node loads)
-            [--tta flip]   also run TRN on each face's mirror image and average
-            [--votes drop-single|raw]   FERPlus votes for KL/Spearman: single votes dropped (default) or as cast
-  poi calibrate <model dir> --data <dir> [--split name] [--out <model dir>] [--seed N] [--dry-run] [--json]
-            fit a temperature on a labelled split (default: validation) and bake it into TRN's head
-  poi balance <model dir> --data <dir> [--tau 1] [--split train] [--out <model dir>]
-            post-hoc logit adjustment: subtract tau·log(training class frequency) from TRN's logits
-  poi export --onnx <model dir> [--out file]   write the TRN as ONNX (default <model dir>/model.onnx)
-  poi export --weights float16|uint8 <model dir> [--out dir]   the model folder with compact weights
-  poi report <run dir | model dir> [--out dir] [--data <dir>] [--split name] [--limit N] [--faces N]
-  poi predict <files, folders or globs> [--json] [--explain] [--aligned] [--model dir] [--detector ssd|tiny] [--max-file-mb N]
-            [--runtime auto|onnx|tfjs]   (TRN on onnxruntime-node when it loads, else tfjs) [--tta flip]
-  poi serve [--port 8080] [--host 127.0.0.1] [--model dir] [--concurrency N] [--max-body-mb N] [--timeout-ms N]
-  poi demo  [--port 8080] [--model dir] [--rebuild]   the browser demo on 127.0.0.1 (webcam or photo)
+${Object.values(COMMANDS).map((c) => indent(c.usage)).join('\n')}
   poi                         demo: predict on a sample photo shipped with face-api
-  poi presets                 list the built-in training presets
-  poi help | --help           this text
+  poi help [command] | --help this text, or one command's usage
   poi --version
 
-Common options:
-  --backend wasm|cpu|tensorflow   tensor backend (default: tfjs-node if installed, else wasm); env POI_BACKEND
-  --threads N                     wasm threads (default: all cores); env POI_THREADS
+${COMMON}
 
 Presets: poi (default), ce, ld, poi-no-prior, poi-no-mutual, poi-no-uncertainty, dlib (pretrained
 dlib ResNet for TRN and PIN at 112x112), tiny; join with "+",
 e.g. --config ce+tiny. A JSON file may hold {"preset": "...", ...overrides}.
 `;
+
+/** `poi <command> --help`: the command's own usage and the common options. */
+export function commandUsage(name: string): string {
+  const c = COMMANDS[name];
+  return `Usage:\n${indent(c.usage)}\n\n${COMMON}\n`;
+}
 
 export function version(): string {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -76,32 +131,17 @@ export async function main(argv: string[]): Promise<number> {
 
 async function dispatch(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case 'train':
-      return (await import('./train.js')).trainCommand(rest);
-    case 'eval':
-      return (await import('./eval.js')).evalCommand(rest);
-    case 'report':
-      return (await import('./report.js')).reportCommand(rest);
-    case 'calibrate':
-      return (await import('./calibrate.js')).calibrateCommand(rest);
-    case 'export':
-      return (await import('./export.js')).exportCommand(rest);
-    case 'predict':
-      return (await import('./predict.js')).predictCommand(rest);
-    case 'serve':
-      return (await import('./serve.js')).serveCommand(rest);
-    case 'balance':
-      return (await import('./balance.js')).balanceCommand(rest);
-    case 'demo':
-      return (await import('./demo.js')).demoCommand(rest);
-    case undefined:
-      return (await import('./predict.js')).demoCommand();
-    case 'presets': {
-      const { PRESETS } = await import('../model/config.js');
-      for (const [name, p] of Object.entries(PRESETS)) console.log(`${name.padEnd(20)} ${JSON.stringify(p)}`);
+  if (cmd !== undefined && Object.hasOwn(COMMANDS, cmd)) {
+    // every command answers --help with its own usage, before any of its own checks
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(commandUsage(cmd));
       return 0;
     }
+    return COMMANDS[cmd].run(rest);
+  }
+  switch (cmd) {
+    case undefined:
+      return (await import('./predict.js')).demoCommand();
     case '--version':
     case '-v':
       console.log(version());
@@ -109,7 +149,7 @@ async function dispatch(argv: string[]): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
-      process.stdout.write(USAGE);
+      process.stdout.write(rest[0] && Object.hasOwn(COMMANDS, rest[0]) ? commandUsage(rest[0]) : USAGE);
       return 0;
     default:
       process.stderr.write(`poi: unknown command "${cmd}"\n\n${USAGE}`);

@@ -5,6 +5,7 @@
  * what a type cannot say (integers, ranges, the allowed strings).
  */
 import { DEFAULT_AUGMENT } from '../data/augment.js';
+import { BACKBONES } from './backbones/index.js';
 import { defaultConfig } from './config.js';
 
 type Rule =
@@ -27,8 +28,9 @@ const RULES: [string, Rule][] = [
   ['model.input.width', { int: true, min: 1 }],
   ['model.input.channels', { oneOf: [1, 3] }],
   ['model.input.std', { gt: 0 }],
-  // backbones (model.trn, model.pin.stem): add new kinds here when src/model adds them
-  ['**.kind', { oneOf: ['vgg', 'resnet'] }],
+  ['model.input.alignSize', { int: true, min: 0 }],
+  // backbones (model.trn, model.pin.stem): the kinds of the backbone table
+  ['**.kind', { oneOf: Object.keys(BACKBONES) }],
   ['**.widths[]', { int: true, min: 1 }],
   ['**.depths[]', { int: true, min: 1 }],
   ['**.dropout', { min: 0, lt: 1 }],
@@ -59,6 +61,8 @@ const RULES: [string, Rule][] = [
   ['train.momentum', { min: 0, lt: 1 }],
   ['train.weightDecay', { min: 0 }],
   ['train.labelSmoothing', { min: 0, lt: 1 }],
+  ['train.pretrainedLrFactor', { min: 0 }],
+  ['train.logitAdjustment', { min: 0 }],
   ['train.evalEvery', { int: true, min: 1 }],
   ['train.limitTrain', { int: true, min: 0 }],
   ['train.limitVal', { int: true, min: 0 }],
