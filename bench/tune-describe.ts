@@ -10,8 +10,8 @@
  */
 import { parseArgs } from 'node:util';
 import { readModelManifest } from '../src/model/io.js';
-import { defaultSplits, loadSet } from '../src/cli/data.js';
-import { predictModelSet } from '../src/cli/eval.js';
+import { defaultSplits, loadSet } from '../src/data/load.js';
+import { predictModelSet } from '../src/eval/evaluate-model.js';
 import { initBackend } from '../src/backend/index.js';
 
 const { values: v } = parseArgs({

@@ -14,7 +14,7 @@
 import { parseArgs } from 'node:util';
 import * as tf from '../src/tf.js';
 import { loadModel } from '../src/model/io.js';
-import { defaultSplits, loadSet } from '../src/cli/data.js';
+import { defaultSplits, loadSet } from '../src/data/load.js';
 import { toInput } from '../src/eval/predict.js';
 import { initBackend } from '../src/backend/index.js';
 import { argmaxRows, entropy, riskCoverage, spearman } from '../src/eval/metrics.js';

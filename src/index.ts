@@ -32,6 +32,14 @@ export { predictSet, predictSetWithRunner, type SetPredictions } from './eval/pr
 export { exportOnnx, exportOnnxFromDir, buildTrnOnnx } from './onnx/export.js';
 export { fitTemperature, scaleProbs, crossFitTemperature, type TemperatureFit, type CrossFit } from './eval/calibrate.js';
 export { writeCalibratedModel } from './model/calibration.js';
+export { evaluateModel, predictModelSet, type EvaluateModelOptions, type Runtime } from './eval/evaluate-model.js';
+export { calibrateModel, type CalibrateOptions, type CalibrateResult } from './eval/calibrate-model.js';
+export { classPrior, writeBalancedModel } from './model/balance.js';
+export { rewriteWeights } from './model/io.js';
+export { type BalanceRecord, type WeightDtype } from './model/format.js';
+export { BACKBONES, backboneKind, createBackbone, type BackboneKind, type BackboneNet, type PretrainedSource } from './model/backbones/index.js';
+export { loadPretrainedBackbones, pretrainedWeights } from './model/pretrained.js';
+export { defaultSplits, loadSet } from './data/load.js';
 export { type CalibrationRecord } from './model/io.js';
 export { createOrtRunner, onnxAvailable, type OrtRunnerOptions } from './onnx/runtime.js';
 export {

@@ -12,7 +12,8 @@ import { writeCalibratedModel } from '../src/model/calibration.js';
 import { crossFitTemperature, fitTemperature, logitsFromProbs, meanNll, scaleProbs, temperatureNll, uncertaintyVsVotes } from '../src/eval/calibrate.js';
 import { expectedCalibrationError } from '../src/eval/metrics.js';
 import { createOrtRunner, onnxAvailable, resolveOnnxFile } from '../src/onnx/runtime.js';
-import { calibrateCommand, calibrateModel, formatCalibration } from '../src/cli/calibrate.js';
+import { calibrateCommand, formatCalibration } from '../src/cli/calibrate.js';
+import { calibrateModel } from '../src/eval/calibrate-model.js';
 import { Rng } from '../src/util/rng.js';
 import { FER_CLASSES, tempDir, votesFor, writeFerplusSplit } from './helpers.js';
 

@@ -15,7 +15,7 @@ import { createOrtRunner, onnxAvailable, resolveOnnxFile } from '../src/onnx/run
 import { exportCommand } from '../src/cli/export.js';
 import { Rng } from '../src/util/rng.js';
 import { FER_CLASSES, syntheticSet, tempDir } from './helpers.js';
-import { predictModelSet } from '../src/cli/eval.js';
+import { predictModelSet } from '../src/eval/evaluate-model.js';
 import { openTrnRunner } from '../src/infer/runtime.js';
 
 const SHIPPED = 'models/poi-ferplus';
@@ -181,7 +181,7 @@ test('the ONNX protobuf round-trips: decode gives back what was encoded', async 
 test('unsupported layers and mismatched weights fail with a clear error', async () => {
   const src = await readTrnSource(SHIPPED);
   const odd = { ...src, config: { ...src.config, trn: { ...src.config.trn, kind: 'mobilenet' as 'vgg' } } };
-  assert.throws(() => buildTrnOnnx(odd), /models\/poi-ferplus: cannot export TRN backbone kind "mobilenet" to ONNX \(supported: vgg, resnet\)/);
+  assert.throws(() => buildTrnOnnx(odd), /models\/poi-ferplus: trn: unknown backbone kind "mobilenet"; kinds: vgg, resnet, dlib-resnet/);
   const extra = new Map(src.weights);
   extra.set('trn.attention.w', { shape: [4], values: new Float32Array(4) });
   assert.throws(() => buildTrnOnnx({ ...src, weights: extra }), /unsupported TRN layer\(s\) for ONNX export: parameters "trn\.attention\.w"/);

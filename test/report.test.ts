@@ -6,7 +6,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } fr
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { initBackend } from '../src/backend/index.js';
-import { loadSet } from '../src/cli/data.js';
+import { loadSet } from '../src/data/load.js';
 import { evaluate, type EvalReport } from '../src/eval/metrics.js';
 import { predictSet } from '../src/eval/predict.js';
 import { presetConfig } from '../src/model/config.js';

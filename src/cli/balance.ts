@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { num, parse, str, UsageError } from './args.js';
-import { defaultSplits } from './data.js';
+import { defaultSplits } from '../data/load.js';
 
 export async function balanceCommand(argv: string[]): Promise<number> {
   const { values: v, positionals } = parse('balance', argv, {

@@ -1,7 +1,7 @@
 /** `poi report`: an HTML page with plots for a run folder or a model folder (see src/report/build.ts). */
 import { initBackend } from '../backend/index.js';
 import { num, parse, str, UsageError, votesOption } from './args.js';
-import { parseMapping } from './data.js';
+import { parseMapping } from '../data/load.js';
 
 export const REPORT_USAGE = `poi report <run dir | model dir> [--out <dir>] [--data <dataset dir>] [--split name]
                                   [--limit N] [--faces N] [--votes drop-single|raw] [--map "theirs=ours,..."] [--quiet]

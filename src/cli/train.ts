@@ -7,7 +7,7 @@ import { checkConfig } from '../model/config-check.js';
 import { train } from '../train/trainer.js';
 import { checkRunFolder, checkRunLock } from '../train/run-folder.js';
 import { num, parse, str, UsageError } from './args.js';
-import { defaultSplits, loadSet } from './data.js';
+import { defaultSplits, loadSet } from '../data/load.js';
 
 /** Resolve --config: a preset name ("poi", "ce+tiny") or a JSON file {"preset"?: ..., ...overrides}. */
 export function resolveConfig(spec: string | undefined): PoiConfig {

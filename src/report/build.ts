@@ -11,7 +11,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { defaultSplits, loadSet } from '../cli/data.js';
+import { defaultSplits, loadSet } from '../data/load.js';
 import type { FerplusSoftMode } from '../data/ferplus.js';
 import { entropy, evaluate, type EvalReport } from '../eval/metrics.js';
 import { predictSet } from '../eval/predict.js';

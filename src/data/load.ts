@@ -1,11 +1,11 @@
-/** Turning the CLI's --data/--val/--split arguments into decoded image sets for a model. */
+/** A dataset folder and split → a decoded image set for a model (what --data/--split mean everywhere). */
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { readDataset } from '../data/detect.js';
-import { decodeDataset } from '../data/decode.js';
-import { mapClasses } from '../data/classes.js';
-import type { Dataset, ImageSet } from '../data/types.js';
-import type { FerplusSoftMode } from '../data/ferplus.js';
+import { readDataset } from './detect.js';
+import { decodeDataset } from './decode.js';
+import { mapClasses } from './classes.js';
+import type { Dataset, ImageSet } from './types.js';
+import type { FerplusSoftMode } from './ferplus.js';
 import type { InputSpec } from '../model/config.js';
 import { Progress } from '../util/progress.js';
 
