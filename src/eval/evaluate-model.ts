@@ -8,7 +8,7 @@ import { defaultSplits, loadSet, parseMapping } from '../data/load.js';
 import type { ImageSet } from '../data/types.js';
 import { withFlipTta, type Tta } from '../infer/runner.js';
 import { openTrnRunner, type Runtime } from '../infer/runtime.js';
-import { loadModel, readModelManifest } from '../model/io.js';
+import { loadModel, readModelFolder, readModelManifest } from '../model/io.js';
 import type { PoiModel } from '../model/poi.js';
 import { evaluate, type EvalReport } from './metrics.js';
 import { predictSetWithRunner, type SetPredictions } from './predict.js';
@@ -24,12 +24,13 @@ export async function predictModelSet(
   set: ImageSet,
   opts: { runtime?: Runtime; backend?: string; threads?: number; tta?: Tta } = {},
 ): Promise<SetPredictions & { runtime: string }> {
+  const folder = await readModelFolder(modelDir);
+  const { manifest } = folder;
   const getModel = async (): Promise<PoiModel> => {
     await initBackend({ backend: opts.backend, threads: opts.threads });
-    return (await loadModel(modelDir)).model;
+    return (await loadModel(folder)).model;
   };
-  const manifest = await readModelManifest(modelDir);
-  const base = await openTrnRunner(modelDir, { runtime: opts.runtime, threads: opts.threads, getModel, disposeModel: true });
+  const base = await openTrnRunner(folder, { runtime: opts.runtime, threads: opts.threads, getModel, disposeModel: true });
   const runner = opts.tta === 'flip' ? withFlipTta(base, manifest.input) : base;
   try {
     const pred = await predictSetWithRunner(runner, set, manifest.input, manifest.classes.length);

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '../tf.js';
 import { initBackend } from '../backend/index.js';
-import { loadModel, readModelManifest, type ModelManifest } from '../model/io.js';
+import { loadModel, readModelFolder, type ModelManifest } from '../model/io.js';
 import type { PoiModel } from '../model/poi.js';
 import { alignFace, normalise, placeRegion, type Box, type Point, type Similarity } from '../face/align.js';
 import { FaceDetector, type DetectorName, type DetectorOptions } from '../face/detector.js';
@@ -141,7 +141,9 @@ const distribution = (classes: string[], values: ArrayLike<number>, offset: numb
 export async function createRecognizer(options: RecognizerOptions = {}): Promise<Recognizer> {
   const modelDir = resolve(options.model ?? defaultModelDir());
   await initBackend({ backend: options.backend, threads: options.threads });
-  const manifest = await readModelManifest(modelDir);
+  // read once: the manifest, the tfjs model and the ONNX export all come from these bytes
+  const folder = await readModelFolder(modelDir);
+  const manifest = folder.manifest;
   const classes = manifest.classes;
   const input = manifest.input;
   const size = input.height;
@@ -151,11 +153,11 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
   let model: PoiModel | null = null;
   let modelLoading: Promise<PoiModel> | null = null;
   const getModel = (): Promise<PoiModel> => {
-    modelLoading ??= loadModel(modelDir).then((m) => (model = m.model));
+    modelLoading ??= loadModel(folder).then((m) => (model = m.model));
     return modelLoading;
   };
   const tta = parseTta(options.tta) ?? 'none';
-  const base = options.runner ?? (await openTrnRunner(modelDir, { runtime: options.runtime, threads: options.threads, getModel }));
+  const base = options.runner ?? (await openTrnRunner(folder, { runtime: options.runtime, threads: options.threads, getModel }));
   const runner = tta === 'flip' ? withFlipTta(base, input) : base;
 
   let detector: Promise<FaceDetector> | null = null;

@@ -2,6 +2,7 @@
  * Node's choice of TRN's engine: onnxruntime-node when it loads, tfjs otherwise (kept apart from
  * src/infer/runner.ts because it imports the ONNX module and uses process, which the browser lacks).
  */
+import type { ModelSource } from '../model/io.js';
 import type { PoiModel } from '../model/poi.js';
 import { createTfjsRunner, type TrnRunner } from './runner.js';
 
@@ -15,7 +16,7 @@ export type Runtime = 'auto' | 'onnx' | 'tfjs';
  * the tfjs path needs it); `disposeModel` hands its ownership to the runner.
  */
 export async function openTrnRunner(
-  modelDir: string,
+  model: ModelSource,
   opts: { runtime?: Runtime; threads?: number; getModel: () => Promise<PoiModel>; disposeModel?: boolean },
 ): Promise<TrnRunner> {
   const runtime = opts.runtime ?? 'auto';
@@ -26,7 +27,7 @@ export async function openTrnRunner(
       if (runtime === 'onnx') throw new Error('onnxruntime-node is not available; use runtime "tfjs"');
     } else {
       try {
-        return await createOrtRunner(modelDir, { threads: opts.threads });
+        return await createOrtRunner(model, { threads: opts.threads });
       } catch (e) {
         if (runtime === 'onnx') throw e;
         process.emitWarning(`poi: onnxruntime failed (${(e as Error).message}); using tfjs`);

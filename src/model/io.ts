@@ -116,13 +116,36 @@ export async function readModelManifest(dir: string): Promise<ModelManifest> {
 }
 
 /** Load a model folder into a ready PoiModel (backend must be initialised). */
-export async function loadModel(dir: string): Promise<{ model: PoiModel; manifest: ModelManifest }> {
+/** A model folder read once: what every consumer (tfjs, the ONNX export and its cache key) needs. */
+export interface ModelFolder {
+  dir: string;
+  manifest: ModelManifest;
+  /** model.json's and weights.bin's bytes as read (the ONNX cache is keyed by their hash). */
+  modelJson: Uint8Array;
+  weights: Uint8Array;
+}
+
+/** A model folder by path, or one already read. */
+export type ModelSource = string | ModelFolder;
+
+/** Read model.json and weights.bin once. */
+export async function readModelFolder(dir: string): Promise<ModelFolder> {
   const manifest = await readModelManifest(dir);
-  const file = join(dir, 'weights.bin');
-  const data = new Uint8Array(await readFile(file).catch(() => {
+  const modelJson = new Uint8Array(await readFile(join(dir, 'model.json')));
+  const weights = new Uint8Array(await readFile(join(dir, 'weights.bin')).catch(() => {
     throw new Error(`${dir}: weights.bin is missing`);
   }));
-  return { model: modelFromParts(manifest, data, file), manifest };
+  return { dir, manifest, modelJson, weights };
+}
+
+export async function modelFolderOf(src: ModelSource): Promise<ModelFolder> {
+  return typeof src === 'string' ? readModelFolder(src) : src;
+}
+
+/** Load a model folder (a path, or one already read) into a ready PoiModel (backend must be initialised). */
+export async function loadModel(src: ModelSource): Promise<{ model: PoiModel; manifest: ModelManifest }> {
+  const f = await modelFolderOf(src);
+  return { model: modelFromParts(f.manifest, f.weights, join(f.dir, 'weights.bin')), manifest: f.manifest };
 }
 
 /** Checkpoint file: "POICKPT1", u32 header length, header JSON, then packed tensors. */

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { backboneKind } from '../model/backbones/index.js';
 import type { ModelConfig } from '../model/config.js';
-import { readModelManifest, unpackTensors, type TensorMap } from '../model/io.js';
+import { modelFolderOf, unpackTensors, type ModelSource, type TensorMap } from '../model/io.js';
 import type { PoiModel } from '../model/poi.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { attr, floatValueInfo, GraphBuilder, IR_VERSION, OPSET_VERSION, type ModelProto } from './graph.js';
@@ -100,20 +100,22 @@ export function buildTrnOnnx(src: TrnSource, producerVersion = '0'): ModelProto 
   };
 }
 
-/** Read a model folder's config and weights without tfjs. */
-export async function readTrnSource(dir: string): Promise<TrnSource> {
-  const manifest = await readModelManifest(dir);
-  const file = join(dir, 'weights.bin');
-  const data = new Uint8Array(await readFile(file).catch(() => {
-    throw new Error(`${dir}: weights.bin is missing`);
-  }));
-  const fingerprint = fingerprintOf(await readFile(join(dir, 'model.json')), data);
-  return { config: manifest.config.model, classes: manifest.classes, weights: unpackTensors(manifest.weights, data, file), source: dir, fingerprint };
+/** A model folder's config and weights (a path, or a folder already read), without tfjs. */
+export async function readTrnSource(src: ModelSource): Promise<TrnSource> {
+  const f = await modelFolderOf(src);
+  const file = join(f.dir, 'weights.bin');
+  return {
+    config: f.manifest.config.model,
+    classes: f.manifest.classes,
+    weights: unpackTensors(f.manifest.weights, f.weights, file),
+    source: f.dir,
+    fingerprint: fingerprintOf(f.modelJson, f.weights),
+  };
 }
 
 /** The .onnx bytes of a model folder's TRN. */
-export async function onnxBytesFromDir(dir: string): Promise<Uint8Array> {
-  return encodeModel(buildTrnOnnx(await readTrnSource(dir)));
+export async function onnxBytesFromDir(src: ModelSource): Promise<Uint8Array> {
+  return encodeModel(buildTrnOnnx(await readTrnSource(src)));
 }
 
 /** Export a model folder's TRN; default file `<dir>/model.onnx`. Returns the file written. */

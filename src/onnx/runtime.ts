@@ -13,7 +13,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { InputSpec } from '../model/config.js';
 import type { TrnRunner } from '../infer/runner.js';
-import { readModelManifest } from '../model/io.js';
+import { modelFolderOf, type ModelSource } from '../model/io.js';
 import { writeFileAtomic, ensureDir } from '../util/fs.js';
 import { FINGERPRINT_KEY, fingerprintOf, ONNX_CONFIDENCE, ONNX_FILE, ONNX_INPUT, ONNX_PROBS, onnxBytesFromDir } from './export.js';
 import { decodeModel } from './proto.js';
@@ -78,28 +78,31 @@ async function storedFingerprint(file: string): Promise<string | null> {
  * from these very weights (fingerprint in its metadata), else an export into the cache (reused while
  * model.json and weights.bin are unchanged).
  */
-export async function resolveOnnxFile(modelDir: string, opts: OrtRunnerOptions = {}): Promise<{ file: string; exported: boolean }> {
+export async function resolveOnnxFile(src: ModelSource, opts: OrtRunnerOptions = {}): Promise<{ file: string; exported: boolean }> {
+  const modelDir = typeof src === 'string' ? src : src.dir;
   const own = join(modelDir, ONNX_FILE);
   const weights = join(modelDir, 'weights.bin');
   const wTime = await mtime(weights);
   if (wTime === null) throw new Error(`${modelDir}: weights.bin is missing`);
-  const fingerprint = fingerprintOf(await readFile(join(modelDir, 'model.json')), await readFile(weights));
+  const folder = await modelFolderOf(src);
+  const fingerprint = fingerprintOf(folder.modelJson, folder.weights);
   const oTime = opts.forceExport ? null : await mtime(own);
   if (oTime !== null && oTime >= wTime && (await storedFingerprint(own)) === fingerprint) return { file: own, exported: false };
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   const file = join(cacheDir, `trn-${fingerprint.slice(0, 24)}.onnx`);
   if ((await mtime(file)) !== null) return { file, exported: false };
   await ensureDir(cacheDir);
-  await writeFileAtomic(file, await onnxBytesFromDir(modelDir));
+  await writeFileAtomic(file, await onnxBytesFromDir(folder));
   return { file, exported: true };
 }
 
 /** An onnxruntime-node runner for a model folder's TRN. Throws if onnxruntime-node cannot load. */
-export async function createOrtRunner(modelDir: string, opts: OrtRunnerOptions = {}): Promise<TrnRunner & { readonly file: string; readonly input: InputSpec; readonly classes: string[] }> {
+export async function createOrtRunner(src: ModelSource, opts: OrtRunnerOptions = {}): Promise<TrnRunner & { readonly file: string; readonly input: InputSpec; readonly classes: string[] }> {
   const rt = loadOrt();
   if (!rt) throw new Error(`onnxruntime-node is not available (${ortError})`);
-  const manifest = await readModelManifest(modelDir);
-  const { file } = await resolveOnnxFile(modelDir, opts);
+  const folder = await modelFolderOf(src);
+  const { manifest } = folder;
+  const { file } = await resolveOnnxFile(folder, opts);
   const sessionOpts: import('onnxruntime-node').InferenceSession.SessionOptions = { graphOptimizationLevel: 'all' };
   if (opts.threads) sessionOpts.intraOpNumThreads = opts.threads;
   let session: import('onnxruntime-node').InferenceSession;
