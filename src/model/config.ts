@@ -4,6 +4,7 @@
  * Fields marked (choice) are this project's reading of DESIGN.md, kept configurable to be measured.
  */
 import { DLIB_DEPTHS, DLIB_WIDTHS } from './backbones/dlib-resnet.js';
+import type { AugmentConfig } from '../data/augment.js';
 import type { RegionSpec } from './prior.js';
 import { DEFAULT_REGIONS } from './prior.js';
 
@@ -112,11 +113,8 @@ export interface ModelConfig {
   transfer: TransferConfig;
 }
 
-export interface AugmentSettings {
-  enabled: boolean;
-  /** Passed to the data pipeline's augment config (pad, flip, rotation, scale, erasing). */
-  [k: string]: unknown;
-}
+/** Augmentation on or off, and any field of the data pipeline's AugmentConfig (the rest take its defaults). */
+export type AugmentSettings = { enabled: boolean } & Partial<AugmentConfig>;
 
 export interface TrainConfig {
   epochs: number;

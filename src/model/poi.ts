@@ -4,7 +4,8 @@
  */
 import * as tf from '../tf.js';
 import type { ModelConfig } from './config.js';
-import { binaryCrossEntropyWithLogits, crossEntropy, klDivergence, softCrossEntropy, stopGradient } from './losses.js';
+import { crossEntropy } from './losses.js';
+import { objectiveOf } from './objectives.js';
 import { type Ctx, ParamStore } from './params.js';
 import { Pin } from './pin.js';
 import { Trn } from './trn.js';
@@ -37,25 +38,7 @@ export interface Prediction {
   confidence: tf.Tensor1D;
 }
 
-/**
- * Weight of PIN's soft label q at a (fractional) epoch: zero through warm-up, then a linear ramp to
- * maxWeight (DESIGN.md part 5).
- */
-export function transferWeight(cfg: ModelConfig['transfer'], epoch: number): number {
-  if (epoch < cfg.warmupEpochs) return 0;
-  if (cfg.rampEpochs <= 0) return cfg.maxWeight;
-  return cfg.maxWeight * Math.min(1, (epoch - cfg.warmupEpochs) / cfg.rampEpochs);
-}
-
-/**
- * How far PIN's soft label q agrees with the given labels, per sample, in [0,1]: the uncertainty
- * module's training target. 'absolute' = q[y]; 'relative' = q[y] / max(q).
- */
-export function labelAgreement(q: tf.Tensor2D, labels: tf.Tensor1D, mode: 'relative' | 'absolute'): tf.Tensor1D {
-  const k = q.shape[1];
-  const qy = tf.sum(tf.mul(q, tf.cast(tf.oneHot(tf.cast(labels, 'int32'), k), 'float32')), 1) as tf.Tensor1D;
-  return mode === 'relative' ? (tf.div(qy, tf.max(q, 1)) as tf.Tensor1D) : qy;
-}
+export { labelAgreement, transferWeight } from './objectives.js';
 
 export class PoiModel {
   readonly params: ParamStore;
@@ -66,9 +49,9 @@ export class PoiModel {
     if (classes.length < 2) throw new Error('a model needs at least two classes');
     this.params = new ParamStore(Rng.derive(seed, 0x5eed));
     const c = config.input.channels;
-    const poi = config.method === 'poi';
-    this.trn = new Trn(this.params, config.trn, poi && config.uncertainty.enabled ? config.uncertainty : null, classes.length, c);
-    this.pin = poi ? new Pin(this.params, config.pin, classes, c) : null;
+    const objective = objectiveOf(config);
+    this.trn = new Trn(this.params, config.trn, objective.uncertaintyHead(config) ? config.uncertainty : null, classes.length, c);
+    this.pin = objective.usesPin ? new Pin(this.params, config.pin, classes, c) : null;
   }
 
   /** Names of the parameters that start from pretrained weights (given a learning-rate factor). */
@@ -83,63 +66,13 @@ export class PoiModel {
     return this.classes.length;
   }
 
-  /** Training loss for one batch at fractional epoch `epoch`. Call inside tf.variableGrads. */
+  /** Training loss for one batch at fractional epoch `epoch`, by the method's objective. Call inside tf.variableGrads. */
   loss(inp: TrainInputs, epoch: number, ctx: Ctx): LossParts {
-    const k = this.numClasses;
-    const cfg = this.config;
     const out = this.trn.forward(inp.x, ctx);
-    const parts: Record<string, tf.Scalar> = {};
+    const k = this.numClasses;
     const hardCe = () =>
       crossEntropy(inp.logitOffset ? (tf.add(out.logits, inp.logitOffset) as tf.Tensor2D) : out.logits, inp.labels, k, inp.labelSmoothing ?? 0);
-    if (cfg.method === 'ce') {
-      const total = tf.mean(hardCe()) as tf.Scalar;
-      parts.ce = total;
-      return { total, parts, logits: out.logits };
-    }
-    if (cfg.method === 'ld') {
-      if (!inp.soft) throw new Error('method "ld" (label distribution) needs soft labels (vote counts); this dataset has none');
-      const total = tf.mean(softCrossEntropy(out.logits, inp.soft)) as tf.Scalar;
-      parts.ld = total;
-      return { total, parts, logits: out.logits };
-    }
-    // POI
-    const pin = this.pin!;
-    const pout = pin.forward(inp.x, ctx);
-    const T = cfg.transfer.temperature;
-    const q = stopGradient(pin.aggregate(pout.logits, 1));
-    const qT = stopGradient(pin.aggregate(pout.logits, T));
-    const w = transferWeight(cfg.transfer, epoch);
-    const ce = hardCe();
-    const kd = tf.mul(klDivergence(qT, out.logits, T), T * T) as tf.Tensor1D;
-    // alpha: per sample, how much of TRN's loss follows q instead of the label.
-    let alpha: tf.Tensor1D;
-    let uncLoss: tf.Scalar | null = null;
-    if (out.confLogits) {
-      const unc = cfg.uncertainty;
-      const ref = unc.reference === 'pin+trn' ? stopGradient(tf.div(tf.add(q, tf.softmax(out.logits)), 2) as tf.Tensor2D) : q;
-      // target: how far the reference agrees with the label (see UncertaintyConfig.target)
-      const agree = labelAgreement(ref, inp.labels, unc.target ?? 'absolute');
-      // c is trained by its own loss only (choice), otherwise it would learn to pick whichever teacher
-      // is easier to please.
-      const c = stopGradient(tf.sigmoid(out.confLogits)) as tf.Tensor1D;
-      const trust = unc.weighting === 'label' ? agree : c;
-      alpha = tf.mul(tf.sub(1, trust), w) as tf.Tensor1D;
-      uncLoss = tf.mean(binaryCrossEntropyWithLogits(out.confLogits, agree)) as tf.Scalar;
-      parts.unc = uncLoss;
-      parts.c = tf.mean(c) as tf.Scalar;
-      parts.trust = tf.mean(trust) as tf.Scalar;
-    } else {
-      alpha = tf.fill([ce.shape[0]], 0.5 * w) as tf.Tensor1D;
-    }
-    const pinLoss = pin.loss(pout, inp.labels, cfg.pin.labelWeighting ? (stopGradient(tf.sub(1, alpha)) as tf.Tensor1D) : undefined);
-    Object.assign(parts, pinLoss.parts);
-    const trnLoss = tf.mean(tf.add(tf.mul(tf.sub(1, alpha), ce), tf.mul(alpha, kd))) as tf.Scalar;
-    parts.trnCe = tf.mean(ce) as tf.Scalar;
-    parts.trnKd = tf.mean(kd) as tf.Scalar;
-    parts.w = tf.scalar(w);
-    const terms: tf.Tensor[] = [trnLoss, pinLoss.total];
-    if (uncLoss) terms.push(tf.mul(uncLoss, cfg.uncertainty.lossWeight));
-    const total = tf.addN(terms) as tf.Scalar;
+    const { total, parts } = objectiveOf(this.config).loss({ model: this, inp, out, hardCe, epoch, ctx });
     return { total, parts, logits: out.logits };
   }
 

@@ -11,6 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { backboneKind } from '../model/backbones/index.js';
 import type { ModelConfig } from '../model/config.js';
+import { objectiveOf } from '../model/objectives.js';
 import { modelFolderOf, unpackTensors, type ModelSource, type TensorMap } from '../model/io.js';
 import type { PoiModel } from '../model/poi.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -42,7 +43,7 @@ export function fingerprintOf(modelJson: Uint8Array, weights: Uint8Array): strin
 
 /** Does this model have the uncertainty head? Same rule as the PoiModel constructor. */
 export function hasUncertaintyHead(config: ModelConfig): boolean {
-  return config.method === 'poi' && config.uncertainty.enabled;
+  return objectiveOf(config).uncertaintyHead(config);
 }
 
 function dense(g: GraphBuilder, name: string, x: string, cin: number, cout: number): string {

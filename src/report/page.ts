@@ -5,6 +5,7 @@
  */
 import type { EvalReport } from '../eval/metrics.js';
 import type { PoiConfig } from '../model/config.js';
+import { objectiveOf } from '../model/objectives.js';
 
 export interface Figure {
   /** PNG file name, relative to the page. */
@@ -130,7 +131,7 @@ export function configSummary(c: PoiConfig): [string, string][] {
     ['input', `${m.input.height}×${m.input.width}×${m.input.channels} (mean ${m.input.mean}, std ${m.input.std})`],
     ['TRN backbone', bb(m.trn)],
   ];
-  if (m.method === 'poi') {
+  if (objectiveOf(m).usesPin) {
     rows.push(['PIN', `stem ${bb(m.pin.stem)}; branches [${m.pin.branchWidths.join(', ')}]; AU prior ${m.pin.useAuPrior ? 'on' : 'off'}; mutual ${m.pin.mutual ? 'on' : 'off'}`]);
     rows.push(['uncertainty module', m.uncertainty.enabled ? `on (hidden ${m.uncertainty.hidden}, loss weight ${m.uncertainty.lossWeight})` : 'off']);
     rows.push(['transfer', `warm-up ${m.transfer.warmupEpochs} ep, ramp ${m.transfer.rampEpochs} ep, max weight ${m.transfer.maxWeight}, T ${m.transfer.temperature}`]);

@@ -11,7 +11,7 @@ export function makeBatcher(set: ImageSet, labels: Int32Array, config: PoiConfig
     seed: config.seed,
     shuffle: true,
     dropLast: true,
-    augment: enabled ? (aug as Partial<AugmentConfig>) : false,
+    augment: enabled ? aug : false,
     mean: config.model.input.mean,
     std: config.model.input.std,
     labels,
