@@ -1,6 +1,5 @@
 /** The trainer's view of the data pipeline: one Batcher per run, configured from the run's config. */
 import { Batcher } from '../data/batcher.js';
-import type { AugmentConfig } from '../data/augment.js';
 import type { Batch, ImageSet } from '../data/types.js';
 import type { PoiConfig } from '../model/config.js';
 
