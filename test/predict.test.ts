@@ -140,19 +140,26 @@ test('corrupt, truncated, empty and non-image inputs throw ImageError naming the
   await assert.rejects(r.recognize('/nonexistent/photo.jpg'), /\/nonexistent\/photo\.jpg: no such file/);
 });
 
+/** A grey face crop at the shipped model's input size (48 for the VGG models, 112 for dlib's). */
+async function faceCrop(): Promise<{ crop: Buffer; size: number }> {
+  const size = r.manifest.input.height;
+  const crop = await sharp(SAMPLE).extract({ left: 1440, top: 170, width: 270, height: 270 }).resize(size, size).toColourspace('b-w').raw().toBuffer();
+  return { crop, size };
+}
+
 test('aligned crops: --aligned skips detection and matches TRN on the same crop', async () => {
-  const crop = await sharp(SAMPLE).extract({ left: 1440, top: 170, width: 270, height: 270 }).resize(48, 48).toColourspace('b-w').raw().toBuffer();
-  const png = await sharp(crop, { raw: { width: 48, height: 48, channels: 1 } }).png().toBuffer();
+  const { crop, size } = await faceCrop();
+  const png = await sharp(crop, { raw: { width: size, height: size, channels: 1 } }).png().toBuffer();
   const [f] = await r.recognize(png, { aligned: true, explain: true });
-  checkFace(f, 48, 48, { aligned: true, explain: true });
-  assert.deepEqual(f.box, { x: 0, y: 0, width: 48, height: 48 });
+  checkFace(f, size, size, { aligned: true, explain: true });
+  assert.deepEqual(f.box, { x: 0, y: 0, width: size, height: size });
   const direct = await r.classify(new Uint8Array(crop), 1);
   assert.ok(Math.abs(direct.probs[1] - f.emotions.happiness) < 1e-3);
 });
 
 test('flip TTA: a face and its mirror image get the same averaged answer, the mean of the two plain ones', async () => {
-  const crop = await sharp(SAMPLE).extract({ left: 1440, top: 170, width: 270, height: 270 }).resize(48, 48).toColourspace('b-w').raw().toBuffer();
-  const mirror = await sharp(crop, { raw: { width: 48, height: 48, channels: 1 } }).flop().toColourspace('b-w').raw().toBuffer();
+  const { crop, size } = await faceCrop();
+  const mirror = await sharp(crop, { raw: { width: size, height: size, channels: 1 } }).flop().toColourspace('b-w').raw().toBuffer();
   const plain = await r.classify(new Uint8Array(Buffer.concat([crop, mirror])), 2);
   const t = await createRecognizer({ tta: 'flip' });
   try {
