@@ -5,9 +5,12 @@
  * networks in PyTorch (bench/torch_reference.py) at the same batch and thread count. Ratios are
  * what to read: the machine is shared and absolute numbers move between runs.
  *
- *   node dist/bench/native-bench.js [--steps 4] [--only poi,ce,resnet18] [--no-torch]
+ *   node dist/bench/native-bench.js [--steps 4] [--only poi,ce,resnet18,sep,sep2] [--no-torch]
  *
  * A training step here is forward + loss + gradients + an SGD update, as in the PyTorch script.
+ * The `sep` rows are one MobileNet-style depthwise-separable block alone (depthwise 3x3 + ReLU +
+ * pointwise 1x1 + ReLU, gradients for both filters and for the block's input, as a block in the
+ * middle of a network pays them): the shape of MobileFaceNet's and MobileNet's layers.
  */
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
@@ -41,12 +44,16 @@ interface Row {
   steps: number;
   /** Network name in torch_reference.py, for the CE rows it mirrors. */
   torch?: string;
+  /** A depthwise-separable block instead of a poi network: input [batch, hw, hw, cin], stride, cout. */
+  sep?: { hw: number; cin: number; cout: number; stride: number };
 }
 const ROWS: Row[] = [
   { id: 'poi', label: 'POI default (PIN + TRN vgg 32-256)', preset: 'poi', over: {}, batch: 64, steps: STEPS },
   { id: 'ce', label: 'TRN alone, CE (vgg 32-256)', preset: 'ce', over: {}, batch: 64, steps: STEPS, torch: 'vgg' },
   // batch 32: at 64 a ResNet-18 step outgrows the 4 GB wasm32 heap
   { id: 'resnet18', label: 'ResNet-18 64-512, CE (batch 32)', preset: 'ce', over: RESNET18, batch: 32, steps: Math.max(2, Math.ceil(STEPS / 2)), torch: 'resnet18' },
+  { id: 'sep', label: 'dw-separable block 64ch 56x56 s1', preset: '', over: {}, batch: 32, steps: STEPS, sep: { hw: 56, cin: 64, cout: 64, stride: 1 } },
+  { id: 'sep2', label: 'dw-separable block 64->128 56x56 s2', preset: '', over: {}, batch: 32, steps: STEPS, sep: { hw: 56, cin: 64, cout: 128, stride: 2 } },
 ];
 
 const backend = await initBackend({ backend: 'wasm' });
@@ -71,6 +78,37 @@ function measure(m: PoiModel, batch: number, steps: number): { train: number; in
   return { train, infer: inf };
 }
 
+/**
+ * One depthwise-separable block: y = relu(conv1x1(relu(depthwise3x3(x, stride)))), loss = mean(y^2);
+ * a training step takes the gradients of both filters and of x, and applies SGD to the filters.
+ */
+function measureSeparable(sep: NonNullable<Row['sep']>, batch: number, steps: number): { train: number; infer: number } {
+  const { hw, cin, cout, stride } = sep;
+  const x = tf.variable(tf.randomNormal([batch, hw, hw, cin]) as tf.Tensor4D, true, 'sep_x');
+  const dw = tf.variable(tf.randomNormal([3, 3, cin, 1], 0, 1 / 3) as tf.Tensor4D, true, 'sep_dw');
+  const pw = tf.variable(tf.randomNormal([1, 1, cin, cout], 0, 1 / Math.sqrt(cin)) as tf.Tensor4D, true, 'sep_pw');
+  const block = () => tf.relu(tf.conv2d(tf.relu(tf.depthwiseConv2d(x, dw, stride, 'same')), pw, 1, 'same'));
+  const opt = tf.train.sgd(1e-4);
+  const step = () => {
+    const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(block())) as tf.Scalar, [x, dw, pw]);
+    opt.applyGradients({ [dw.name]: grads[dw.name], [pw.name]: grads[pw.name] });
+    value.dataSync();
+    tf.dispose([value, ...Object.values(grads)]);
+  };
+  const infer = () => {
+    const y = tf.tidy(() => tf.sum(block()));
+    y.dataSync();
+    y.dispose();
+  };
+  step();
+  const train = imagesPerSec(step, steps, batch);
+  infer();
+  const inf = imagesPerSec(infer, steps, batch);
+  opt.dispose();
+  tf.dispose([x, dw, pw]);
+  return { train, infer: inf };
+}
+
 const only = v.only?.split(',');
 const rows = ROWS.filter((r) => !only || only.includes(r.id));
 const results: Array<{ row: Row; wasm: { train: number; infer: number }; native: { train: number; infer: number } }> = [];
@@ -78,13 +116,22 @@ const f1 = (n: number) => n.toFixed(1).padStart(8);
 const f2 = (n: number) => `${n.toFixed(2)}x`.padStart(7);
 console.log(`\n${'network'.padEnd(36)} ${'batch'.padStart(5)} | ${'train img/s: wasm'.padStart(17)} ${'native'.padStart(8)} ${'ratio'.padStart(7)} | ${'infer img/s: wasm'.padStart(17)} ${'native'.padStart(8)} ${'ratio'.padStart(7)}`);
 for (const row of rows) {
-  const cfg = mergeConfig(presetConfig(row.preset), row.over);
-  const m = new PoiModel(cfg.model, classes, 1);
-  setNativeEnabled(false);
-  const wasm = measure(m, row.batch, row.steps);
-  setNativeEnabled(true);
-  const native = measure(m, row.batch, row.steps);
-  m.dispose();
+  let wasm: { train: number; infer: number };
+  let native: { train: number; infer: number };
+  if (row.sep != null) {
+    setNativeEnabled(false);
+    wasm = measureSeparable(row.sep, row.batch, row.steps);
+    setNativeEnabled(true);
+    native = measureSeparable(row.sep, row.batch, row.steps);
+  } else {
+    const cfg = mergeConfig(presetConfig(row.preset), row.over);
+    const m = new PoiModel(cfg.model, classes, 1);
+    setNativeEnabled(false);
+    wasm = measure(m, row.batch, row.steps);
+    setNativeEnabled(true);
+    native = measure(m, row.batch, row.steps);
+    m.dispose();
+  }
   results.push({ row, wasm, native });
   console.log(
     `${row.label.padEnd(36)} ${String(row.batch).padStart(5)} | ${f1(wasm.train).padStart(17)} ${f1(native.train)} ${f2(native.train / wasm.train)} | ${f1(wasm.infer).padStart(17)} ${f1(native.infer)} ${f2(native.infer / wasm.infer)}`,

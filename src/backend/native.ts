@@ -2,15 +2,17 @@
  * poi's native training kernels (native/, an N-API addon on oneDNN), plugged in below tfjs.
  *
  * The wasm backend stays the tensor store: every tensor lives in the wasm heap. The kernels below
- * replace the heavy wasm kernels (Conv2D, FusedConv2D, Conv2DBackpropInput/Filter, BatchMatMul,
- * _FusedMatMul, MaxPoolGrad, broadcasting Add/Sub/Multiply/RealDiv). Each one allocates its output
+ * replace the heavy wasm kernels (Conv2D, FusedConv2D, Conv2DBackpropInput/Filter, the same three for
+ * depthwise convolution (DepthwiseConv2dNative, FusedDepthwiseConv2D and its two gradients, as
+ * oneDNN grouped convolution), BatchMatMul, _FusedMatMul, MaxPoolGrad, broadcasting
+ * Add/Sub/Multiply/RealDiv). Each one allocates its output
  * on the wasm heap (backend.makeOutput) and hands the addon a view of the heap plus byte offsets:
  * oneDNN reads the inputs and writes the output in place, with no copies. (N-API gives a native
  * pointer for typed arrays over a SharedArrayBuffer too, which the threaded wasm build uses.)
  *
  * Each kernel falls back to the kernel it replaced (poi's or the stock wasm one) for cases it does
- * not handle: non-float32 data, NCHW, PReLU activations, negative effective padding, unusual batch
- * broadcasting, tiny elementwise ops.
+ * not handle: non-float32 data, NCHW, PReLU activations, negative effective padding, dilated
+ * depthwise gradients, unusual batch broadcasting.
  *
  * Loading: the addon is optional. loadNative() returns null (silently) when native/build has no
  * addon (not built: no oneDNN, no compiler, not Linux) or when POI_NATIVE=0; loadError() says why.
@@ -32,6 +34,9 @@ export interface NativeAddon {
   conv2dForward(heap: Uint8Array, params: Float64Array): void;
   conv2dBackwardData(heap: Uint8Array, params: Float64Array): void;
   conv2dBackwardWeights(heap: Uint8Array, params: Float64Array): void;
+  depthwiseForward(heap: Uint8Array, params: Float64Array): void;
+  depthwiseBackwardData(heap: Uint8Array, params: Float64Array): void;
+  depthwiseBackwardWeights(heap: Uint8Array, params: Float64Array): void;
   matMul(heap: Uint8Array, params: Float64Array): void;
   maxPoolGrad(heap: Uint8Array, params: Float64Array): void;
   binary(heap: Uint8Array, params: Float64Array): void;
@@ -167,7 +172,8 @@ function nhwc(df: unknown): boolean {
 }
 
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-function convInfo(xShape: number[], fShape: number[], a: tf.NamedAttrMap, dilations: unknown): tf.backend_util.Conv2DInfo {
+/** tfjs' conv geometry; `depthwise`: the filter is [kh, kw, C, multiplier] and outChannels = C * multiplier. */
+function convInfo(xShape: number[], fShape: number[], a: tf.NamedAttrMap, dilations: unknown, depthwise = false): tf.backend_util.Conv2DInfo {
   return tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
     fShape as [number, number, number, number],
@@ -175,7 +181,7 @@ function convInfo(xShape: number[], fShape: number[], a: tf.NamedAttrMap, dilati
     (dilations ?? 1) as number | [number, number],
     a.pad as Pad,
     a.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-    false,
+    depthwise,
     'channelsLast',
   );
 }
@@ -195,53 +201,70 @@ function geometry(c: tf.backend_util.Conv2DInfo): number[] | null {
 
 // ------------------------------------------------------------------------------------- kernels
 
-function conv2d(nat: NativeAddon, fused: boolean): Fn {
+/**
+ * Conv2D / FusedConv2D, or (depthwise) DepthwiseConv2dNative / FusedDepthwiseConv2D: the same
+ * geometry, with Co = C * multiplier, run as oneDNN grouped convolution (groups = C). Dilations
+ * are passed through (oneDNN supports them in the forward pass).
+ */
+function conv2d(nat: NativeAddon, fused: boolean, depthwise = false): Fn {
   return ({ inputs, backend, attrs }, fallback) => {
     const a = attrs ?? {};
     const { x, filter } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
     const bias = fused ? inputs.bias : null;
     const activation = fused ? ((a.activation as string | undefined) ?? 'linear') : 'linear';
     if (!f32(x, filter, bias) || !nhwc(a.dataFormat) || !(activation in ACT)) return fallback();
-    const co = filter.shape[3];
+    if (x.shape.length !== 4 || filter.shape.length !== 4) return fallback();
+    const info = convInfo(x.shape, filter.shape, a, a.dilations, depthwise);
+    const co = info.outChannels;
     if (bias != null && (size(bias.shape) !== co || bias.shape[bias.shape.length - 1] !== co)) return fallback();
-    const info = convInfo(x.shape, filter.shape, a, a.dilations);
     const g = geometry(info);
     if (g == null) return fallback();
     const b = backend as WasmBackendLike;
     const out = b.makeOutput(info.outShape, 'float32');
     const biasOff = bias != null ? off(b, bias) : -1;
     const alpha = (a.leakyreluAlpha as number | undefined) ?? 0.2;
-    return exec(b, out, () => nat.conv2dForward(heap(b), params(off(b, x), off(b, filter), biasOff, off(b, out), ...g, ACT[activation], alpha)), fallback);
+    const run = depthwise ? nat.depthwiseForward : nat.conv2dForward;
+    return exec(b, out, () => run(heap(b), params(off(b, x), off(b, filter), biasOff, off(b, out), ...g, ACT[activation], alpha)), fallback);
   };
 }
 
-function conv2dBackpropInput(nat: NativeAddon): Fn {
+/** Depthwise gradients with dilations: tfjs' own gradient refuses them and its cpu kernels ignore them. */
+function dilated(a: tf.NamedAttrMap): boolean {
+  const d = a.dilations as number | number[] | undefined;
+  return d != null && (Array.isArray(d) ? d.some((v) => v !== 1) : d !== 1);
+}
+
+function conv2dBackpropInput(nat: NativeAddon, depthwise = false): Fn {
   return ({ inputs, backend, attrs }, fallback) => {
     const a = attrs ?? {};
     const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
-    if (!f32(dy, filter) || !nhwc(a.dataFormat)) return fallback();
+    if (!f32(dy, filter) || !nhwc(a.dataFormat) || (depthwise && dilated(a))) return fallback();
     const inShape = a.inputShape as number[];
-    const info = convInfo(inShape, filter.shape, a, 1);
+    if (inShape.length !== 4 || filter.shape.length !== 4) return fallback();
+    const info = convInfo(inShape, filter.shape, a, 1, depthwise);
     const g = geometry(info);
     if (g == null || !tf.util.arraysEqual(dy.shape, info.outShape)) return fallback();
     const b = backend as WasmBackendLike;
     const out = b.makeOutput(inShape, 'float32');
-    return exec(b, out, () => nat.conv2dBackwardData(heap(b), params(off(b, dy), off(b, filter), off(b, out), -1, ...g)), fallback);
+    const run = depthwise ? nat.depthwiseBackwardData : nat.conv2dBackwardData;
+    return exec(b, out, () => run(heap(b), params(off(b, dy), off(b, filter), off(b, out), -1, ...g)), fallback);
   };
 }
 
-function conv2dBackpropFilter(nat: NativeAddon): Fn {
+function conv2dBackpropFilter(nat: NativeAddon, depthwise = false): Fn {
   return ({ inputs, backend, attrs }, fallback) => {
     const a = attrs ?? {};
     const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-    if (!f32(x, dy) || !nhwc(a.dataFormat)) return fallback();
+    if (!f32(x, dy) || !nhwc(a.dataFormat) || (depthwise && dilated(a))) return fallback();
     const fShape = a.filterShape as number[];
-    const info = convInfo(x.shape, fShape, a, 1);
+    if (x.shape.length !== 4 || fShape.length !== 4) return fallback();
+    const info = convInfo(x.shape, fShape, a, 1, depthwise);
     const g = geometry(info);
     if (g == null || !tf.util.arraysEqual(dy.shape, info.outShape)) return fallback();
     const b = backend as WasmBackendLike;
     const out = b.makeOutput(fShape, 'float32');
-    return exec(b, out, () => nat.conv2dBackwardWeights(heap(b), params(off(b, x), off(b, dy), off(b, out), -1, ...g)), fallback);
+    const run = depthwise ? nat.depthwiseBackwardWeights : nat.conv2dBackwardWeights;
+    return exec(b, out, () => run(heap(b), params(off(b, x), off(b, dy), off(b, out), -1, ...g)), fallback);
   };
 }
 
@@ -389,6 +412,10 @@ export function registerNativeKernels(threads: number): string[] | null {
     [tf.FusedConv2D, conv2d(nat, true)],
     [tf.Conv2DBackpropInput, conv2dBackpropInput(nat)],
     [tf.Conv2DBackpropFilter, conv2dBackpropFilter(nat)],
+    [tf.DepthwiseConv2dNative, conv2d(nat, false, true)],
+    [tf.FusedDepthwiseConv2D, conv2d(nat, true, true)],
+    [tf.DepthwiseConv2dNativeBackpropInput, conv2dBackpropInput(nat, true)],
+    [tf.DepthwiseConv2dNativeBackpropFilter, conv2dBackpropFilter(nat, true)],
     [tf.BatchMatMul, matMul(nat, false)],
     [tf._FusedMatMul, matMul(nat, true)],
     [tf.MaxPoolGrad, maxPoolGrad(nat)],
