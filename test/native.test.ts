@@ -40,7 +40,7 @@ const calls: Record<string, number> = {};
 function countCalls(addon: NativeAddon): void {
   const a = addon as unknown as Record<string, (...xs: unknown[]) => unknown>;
   const entries = ['conv2dForward', 'conv2dBackwardData', 'conv2dBackwardWeights', 'depthwiseForward', 'depthwiseBackwardData',
-    'depthwiseBackwardWeights', 'matMul', 'maxPoolGrad', 'binary'];
+    'depthwiseBackwardWeights', 'matMul', 'maxPoolGrad', 'binary', 'preluGrad'];
   for (const k of entries) {
     const f = a[k];
     calls[k] = 0;
@@ -207,20 +207,23 @@ test('fused depthwise conv2d: bias and activations', { skip }, async () => {
   }
 });
 
-test('a depthwise-separable block (depthwise 3x3, pointwise 1x1, relu): gradients with and without native kernels', { skip }, async () => {
+test('a depthwise-separable block (depthwise 3x3, prelu, pointwise 1x1, relu): gradients with and without native kernels', { skip }, async () => {
   await tf.setBackend('wasm');
   const x = t(randn([4, 14, 13, 16]));
   const dwF = tf.variable(t(randn([3, 3, 16, 1], 0.3)));
+  const alpha = tf.variable(t(randn([16], 0.3)));
   const pwF = tf.variable(t(randn([1, 1, 16, 24], 0.3)));
   const loss = () => tf.tidy(() => {
-    const h = tf.relu(tf.depthwiseConv2d(x as tf.Tensor4D, dwF as tf.Tensor4D, 2, 'same'));
+    const h = tf.prelu(tf.depthwiseConv2d(x as tf.Tensor4D, dwF as tf.Tensor4D, 2, 'same'), alpha as unknown as tf.Tensor4D);
     return tf.mean(tf.square(tf.relu(tf.conv2d(h, pwF as tf.Tensor4D, 1, 'same')))) as tf.Scalar;
   });
   const step = (native: boolean) => {
     setNativeEnabled(native);
     try {
+      const n0 = tf.memory().numTensors;
       const { value, grads } = tf.variableGrads(loss);
-      const out = [value, grads[dwF.name], grads[pwF.name]].map((g) => ({ shape: g.shape.slice(), data: g.dataSync().slice() as Float32Array }));
+      assert.equal(tf.memory().numTensors, n0 + 4, 'loss and 3 gradients, nothing else kept');
+      const out = [value, grads[dwF.name], grads[alpha.name], grads[pwF.name]].map((g) => ({ shape: g.shape.slice(), data: g.dataSync().slice() as Float32Array }));
       tf.dispose([value, ...Object.values(grads)]);
       return out;
     } finally {
@@ -229,13 +232,15 @@ test('a depthwise-separable block (depthwise 3x3, pointwise 1x1, relu): gradient
   };
   const n0 = calls.depthwiseBackwardWeights;
   const n1 = calls.depthwiseBackwardData;
+  const n3 = calls.preluGrad;
   const withNative = step(true);
   assert.ok(calls.depthwiseBackwardWeights > n0 && calls.depthwiseBackwardData === n1, 'native depthwise filter gradient ran (x is no variable: no input gradient)');
+  assert.ok(calls.preluGrad > n3, 'native prelu gradient ran');
   const n2 = calls.depthwiseBackwardWeights;
   const without = step(false);
   assert.equal(calls.depthwiseBackwardWeights, n2, 'setNativeEnabled(false) falls back');
   assertClose(withNative, without, 1e-4, 'separable block');
-  tf.dispose([x, dwF, pwF]);
+  tf.dispose([x, dwF, alpha, pwF]);
 });
 
 // ---------------------------------------------------------------- matmul
@@ -320,6 +325,43 @@ test('elementwise add/sub/mul/div with broadcasting', { skip }, async () => {
   // int32 stays on the wasm kernel and is still right
   await tf.setBackend('wasm');
   assert.deepEqual(tf.add(tf.tensor1d([1, 2], 'int32'), tf.scalar(3, 'int32')).arraySync(), [4, 5]);
+});
+
+// ---------------------------------------------------------------- PReLU
+
+test('prelu forward and gradients (x and alpha): per-channel, per-position, scalar alpha; zeros in x', { skip }, async () => {
+  const cases: Array<[number[], number[]]> = [
+    [[2, 7, 9, 5], [5]],
+    [[2, 7, 9, 5], [1, 1, 5]],
+    [[3, 6, 5, 4], [6, 5, 4]],
+    [[2, 5, 3, 3], [5, 1, 1]],
+    [[4, 9], [9]],
+    [[2, 3, 4, 6], []],
+    [[16, 24, 24, 32], [32]], // above the size where the loops go parallel
+  ];
+  for (const [xs, as] of cases) {
+    const x = randn(xs);
+    for (let i = 0; i < x.data.length; i += 7) x.data[i] = 0; // x = 0 takes the alpha branch, as in tfjs
+    const alpha = randn(as, 0.5);
+    const dy = randn(xs);
+    await compare(`prelu [${xs}] alpha [${as}]`, ['binary'], () => tf.prelu(t(x), t(alpha)), 1e-6);
+    await compare(`prelu grads [${xs}] alpha [${as}]`, ['preluGrad'], () => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.prelu(a, b))([t(x), t(alpha)], t(dy)));
+  }
+  // with the native kernels off, tfjs' own gradient runs (and agrees)
+  await tf.setBackend('wasm');
+  const x = randn([2, 5, 5, 3]);
+  const alpha = randn([3], 0.5);
+  const grads = () => tf.tidy(() => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.prelu(a, b))([t(x), t(alpha)]).map((g) => ({ shape: g.shape, data: g.dataSync() as Float32Array })));
+  const n0 = calls.preluGrad;
+  const native = grads();
+  assert.equal(calls.preluGrad, n0 + 1);
+  setNativeEnabled(false);
+  try {
+    assertClose(native, grads(), 1e-5, 'prelu grads native vs stock');
+  } finally {
+    setNativeEnabled(true);
+  }
+  assert.equal(calls.preluGrad, n0 + 1);
 });
 
 // ---------------------------------------------------------------- training step

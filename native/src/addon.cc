@@ -69,6 +69,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("matMul", Napi::Function::New(env, MatMul));
   exports.Set("maxPoolGrad", Napi::Function::New(env, MaxPoolGrad));
   exports.Set("binary", Napi::Function::New(env, Binary));
+  exports.Set("preluGrad", Napi::Function::New(env, PreluGrad));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("probe", Napi::Function::New(env, Probe));

@@ -78,6 +78,7 @@ Napi::Value DepthwiseBackwardWeights(const Napi::CallbackInfo& info);
 Napi::Value MatMul(const Napi::CallbackInfo& info);
 Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info);
 Napi::Value Binary(const Napi::CallbackInfo& info);
+Napi::Value PreluGrad(const Napi::CallbackInfo& info);
 std::string lastImpl();
 void setLastImpl(const char* s);
 

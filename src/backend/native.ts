@@ -5,7 +5,8 @@
  * replace the heavy wasm kernels (Conv2D, FusedConv2D, Conv2DBackpropInput/Filter, the same three for
  * depthwise convolution (DepthwiseConv2dNative, FusedDepthwiseConv2D and its two gradients, as
  * oneDNN grouped convolution), BatchMatMul, _FusedMatMul, MaxPoolGrad, broadcasting
- * Add/Sub/Multiply/RealDiv). Each one allocates its output
+ * Add/Sub/Multiply/RealDiv/Prelu) and, through a replacement of tfjs' Prelu gradient, PReLU's
+ * gradient (one pass instead of Greater + Select + Multiply + Sum). Each one allocates its output
  * on the wasm heap (backend.makeOutput) and hands the addon a view of the heap plus byte offsets:
  * oneDNN reads the inputs and writes the output in place, with no copies. (N-API gives a native
  * pointer for typed arrays over a SharedArrayBuffer too, which the threaded wasm build uses.)
@@ -40,6 +41,7 @@ export interface NativeAddon {
   matMul(heap: Uint8Array, params: Float64Array): void;
   maxPoolGrad(heap: Uint8Array, params: Float64Array): void;
   binary(heap: Uint8Array, params: Float64Array): void;
+  preluGrad(heap: Uint8Array, params: Float64Array): void;
   setThreads(n: number): number;
   info(): { onednn: string; threads: number; lastImpl: string };
   probe(view: Uint8Array): number | null;
@@ -375,18 +377,81 @@ export function collapseBroadcast(aShape: number[], bShape: number[]): { dims: n
   return { dims, sa, sb };
 }
 
-function binary(nat: NativeAddon, op: number): Fn {
+/** Add/Sub/Multiply/RealDiv (inputs a, b), or Prelu (inputs x, alpha; alpha broadcast into x's shape). */
+function binary(nat: NativeAddon, op: number, names: [string, string] = ['a', 'b']): Fn {
   return ({ inputs, backend }, fallback) => {
-    const { a, b: bb } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const a = inputs[names[0]] as tf.TensorInfo;
+    const bb = inputs[names[1]] as tf.TensorInfo;
     if (a.dtype !== 'float32' || bb.dtype !== 'float32') return fallback();
     const c = collapseBroadcast(a.shape, bb.shape);
     if (c == null) return fallback();
     const outShape = tf.broadcast_util.assertAndGetBroadcastShape(a.shape, bb.shape);
     if (size(outShape) < BINARY_MIN) return fallback();
+    if (op === OP_PRELU && !tf.util.arraysEqual(outShape, a.shape)) return fallback();
     const back = backend as WasmBackendLike;
     const out = back.makeOutput(outShape, 'float32');
     const p = params(off(back, a), off(back, bb), off(back, out), op, ...c.dims, ...c.sa, ...c.sb);
     return exec(back, out, () => nat.binary(heap(back), p), fallback);
+  };
+}
+
+const OP_PRELU = 4;
+
+/** The kernel behind the native PReLU gradient: inputs dy, x, alpha; outputs [dx, dalpha]. */
+const PRELU_GRAD = 'PoiNativePreluGrad';
+
+/** Can preluGradKernel take these? dy and x of the same shape, float32, alpha broadcast into it. */
+function preluGradFits(dy: tf.TensorInfo, x: tf.TensorInfo, alpha: tf.TensorInfo): boolean {
+  if (!f32(dy, x, alpha) || !tf.util.arraysEqual(dy.shape, x.shape) || size(x.shape) === 0 || size(alpha.shape) === 0) return false;
+  try {
+    if (!tf.util.arraysEqual(tf.broadcast_util.assertAndGetBroadcastShape(x.shape, alpha.shape), x.shape)) return false;
+  } catch {
+    return false;
+  }
+  return collapseBroadcast(x.shape, alpha.shape) != null;
+}
+
+function preluGradKernel(nat: NativeAddon): tf.KernelConfig {
+  return {
+    kernelName: PRELU_GRAD,
+    backendName: 'wasm',
+    kernelFunc: (({ inputs, backend }: Args) => {
+      const { dy, x, alpha } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo; alpha: tf.TensorInfo };
+      const c = collapseBroadcast(x.shape, alpha.shape);
+      if (c == null || !preluGradFits(dy, x, alpha)) throw new Error(`${PRELU_GRAD}: unsupported shapes [${x.shape}] [${alpha.shape}]`);
+      const b = backend as WasmBackendLike;
+      const dx = b.makeOutput(x.shape, 'float32');
+      const da = b.makeOutput(alpha.shape, 'float32');
+      try {
+        nat.preluGrad(heap(b), params(off(b, x), off(b, alpha), off(b, dy), off(b, dx), off(b, da), size(alpha.shape), ...c.dims, ...c.sb));
+      } catch (e) {
+        b.disposeData(dx.dataId);
+        b.disposeData(da.dataId);
+        throw e;
+      }
+      return [dx, da];
+    }) as unknown as tf.KernelFunc,
+  };
+}
+
+/**
+ * tfjs' Prelu gradient, replaced by one that runs PRELU_GRAD on wasm+native (one pass computing
+ * both dx and dalpha) and tfjs' own gradient otherwise (other backends, native kernels off,
+ * shapes it does not take). The gradient registry is global, hence the check on every call.
+ */
+function preluGradient(stock: tf.GradConfig): tf.GradConfig {
+  return {
+    kernelName: tf.Prelu,
+    inputsToSave: ['x', 'alpha'],
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
+      const [x, alpha] = saved;
+      const g = dy as tf.Tensor;
+      if (!nativeActive() || tf.getBackend() !== 'wasm' || !preluGradFits(g, x, alpha)) return stock.gradFunc(dy, saved, attrs);
+      // computed here, not in the thunks: tfjs runs each thunk in its own tidy, which would dispose
+      // the other output (this scope is the backward pass's, which frees whatever goes unused)
+      const [dx, dalpha] = tf.engine().runKernel(PRELU_GRAD, { dy: g, x, alpha }) as unknown as tf.Tensor[];
+      return { x: () => dx, alpha: () => dalpha };
+    },
   };
 }
 
@@ -423,6 +488,7 @@ export function registerNativeKernels(threads: number): string[] | null {
     [tf.Sub, binary(nat, 1)],
     [tf.Multiply, binary(nat, 2)],
     [tf.RealDiv, binary(nat, 3)],
+    [tf.Prelu, binary(nat, OP_PRELU, ['x', 'alpha'])],
   ];
   const names: string[] = [];
   for (const [name, fn] of table) {
@@ -431,6 +497,12 @@ export function registerNativeKernels(threads: number): string[] | null {
     tf.unregisterKernel(name, 'wasm');
     tf.registerKernel(wrap(stock, fn));
     names.push(name);
+  }
+  const stockPreluGrad = tf.getGradient(tf.Prelu);
+  if (stockPreluGrad != null) {
+    tf.registerKernel(preluGradKernel(nat));
+    tf.registerGradient(preluGradient(stockPreluGrad));
+    names.push(PRELU_GRAD);
   }
   registered = names;
   active = true;
