@@ -205,6 +205,15 @@ test('fused depthwise conv2d: bias and activations', { skip }, async () => {
       );
     }
   }
+  // tfjs' fused gradient (linear/relu) goes through the two depthwise gradient kernels
+  const y = tf.tidy(() => tf.depthwiseConv2d(t(x) as tf.Tensor4D, t(f) as tf.Tensor4D, 2, 'same'));
+  const dy = randn(y.shape);
+  y.dispose();
+  await compare('fused depthwise relu grads', ['depthwiseForward', 'depthwiseBackwardData', 'depthwiseBackwardWeights'], () =>
+    tf.grads((xx: tf.Tensor, ff: tf.Tensor, bb: tf.Tensor) =>
+      tf.fused.depthwiseConv2d({ x: xx as tf.Tensor4D, filter: ff as tf.Tensor4D, strides: 2, pad: 'same', bias: bb, activation: 'relu' }),
+    )([t(x), t(f), t(b)], t(dy)),
+  );
 });
 
 test('a depthwise-separable block (depthwise 3x3, prelu, pointwise 1x1, relu): gradients with and without native kernels', { skip }, async () => {
