@@ -5,9 +5,13 @@
  * networks in PyTorch (bench/torch_reference.py) at the same batch and thread count. Ratios are
  * what to read: the machine is shared and absolute numbers move between runs.
  *
- *   node dist/bench/native-bench.js [--steps 4] [--only poi,ce,resnet18] [--no-torch]
+ *   node dist/bench/native-bench.js [--steps 4] [--only poi,ce,resnet18,sep,sep2,sepp] [--no-torch]
  *
  * A training step here is forward + loss + gradients + an SGD update, as in the PyTorch script.
+ * The `sep` rows are one MobileNet-style depthwise-separable block alone (depthwise 3x3 + ReLU or
+ * PReLU + pointwise 1x1 + ReLU or PReLU, batch 32 at 56x56; gradients for the filters, the slopes
+ * and the block's input, as a block in the middle of a network pays them): the layers of
+ * MobileNet and MobileFaceNet.
  */
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
@@ -41,12 +45,17 @@ interface Row {
   steps: number;
   /** Network name in torch_reference.py, for the CE rows it mirrors. */
   torch?: string;
+  /** A depthwise-separable block instead of a poi network: input [batch, hw, hw, cin], stride, cout. */
+  sep?: { hw: number; cin: number; cout: number; stride: number; prelu?: boolean };
 }
 const ROWS: Row[] = [
   { id: 'poi', label: 'POI default (PIN + TRN vgg 32-256)', preset: 'poi', over: {}, batch: 64, steps: STEPS },
   { id: 'ce', label: 'TRN alone, CE (vgg 32-256)', preset: 'ce', over: {}, batch: 64, steps: STEPS, torch: 'vgg' },
   // batch 32: at 64 a ResNet-18 step outgrows the 4 GB wasm32 heap
   { id: 'resnet18', label: 'ResNet-18 64-512, CE (batch 32)', preset: 'ce', over: RESNET18, batch: 32, steps: Math.max(2, Math.ceil(STEPS / 2)), torch: 'resnet18' },
+  { id: 'sep', label: 'dw-separable block 64ch 56x56 s1', preset: '', over: {}, batch: 32, steps: STEPS, sep: { hw: 56, cin: 64, cout: 64, stride: 1 } },
+  { id: 'sep2', label: 'dw-separable block 64->128 56x56 s2', preset: '', over: {}, batch: 32, steps: STEPS, sep: { hw: 56, cin: 64, cout: 128, stride: 2 } },
+  { id: 'sepp', label: 'dw-separable block, PReLU, 64ch s1', preset: '', over: {}, batch: 32, steps: STEPS, sep: { hw: 56, cin: 64, cout: 64, stride: 1, prelu: true } },
 ];
 
 const backend = await initBackend({ backend: 'wasm' });
@@ -71,6 +80,45 @@ function measure(m: PoiModel, batch: number, steps: number): { train: number; in
   return { train, infer: inf };
 }
 
+/**
+ * One depthwise-separable block: y = act(conv1x1(act(depthwise3x3(x, stride)))), act = ReLU or
+ * PReLU (per-channel slopes). A training step is the forward pass, the backward pass from a given
+ * dy (as a block inside a network receives it; a scalar loss here would add tfjs' ones(x.shape)
+ * in JS to both sides) to x and both filters (and the slopes), and SGD on the filters.
+ */
+function measureSeparable(sep: NonNullable<Row['sep']>, batch: number, steps: number): { train: number; infer: number } {
+  const { hw, cin, cout, stride, prelu } = sep;
+  const x = tf.randomNormal([batch, hw, hw, cin]) as tf.Tensor4D;
+  const dw = tf.variable(tf.randomNormal([3, 3, cin, 1], 0, 1 / 3) as tf.Tensor4D, true, 'sep_dw');
+  const pw = tf.variable(tf.randomNormal([1, 1, cin, cout], 0, 1 / Math.sqrt(cin)) as tf.Tensor4D, true, 'sep_pw');
+  const a1 = tf.variable(tf.fill([cin], 0.25), true, 'sep_a1');
+  const a2 = tf.variable(tf.fill([cout], 0.25), true, 'sep_a2');
+  const act = (h: tf.Tensor4D, a: tf.Tensor | undefined): tf.Tensor4D => (a != null ? (tf.prelu(h, a as tf.Tensor4D) as tf.Tensor4D) : tf.relu(h));
+  const block = (xx: tf.Tensor, f1: tf.Tensor, f2: tf.Tensor, s1?: tf.Tensor, s2?: tf.Tensor) =>
+    act(tf.conv2d(act(tf.depthwiseConv2d(xx as tf.Tensor4D, f1 as tf.Tensor4D, stride, 'same'), s1), f2 as tf.Tensor4D, 1, 'same'), s2);
+  const params = prelu ? [dw, pw, a1, a2] : [dw, pw];
+  const dy = tf.tidy(() => tf.randomNormal(block(x, dw, pw, ...params.slice(2)).shape, 0, 1e-3));
+  const grads = tf.grads(block);
+  const opt = tf.train.sgd(1e-4);
+  const step = () => {
+    const [gx, ...gs] = grads([x, ...params], dy);
+    opt.applyGradients(Object.fromEntries(params.map((p, i) => [p.name, gs[i]])));
+    gs[0].dataSync();
+    tf.dispose([gx, ...gs]);
+  };
+  const infer = () => {
+    const y = tf.tidy(() => block(x, dw, pw, ...params.slice(2)));
+    y.dispose();
+  };
+  step();
+  const train = imagesPerSec(step, steps, batch);
+  infer();
+  const inf = imagesPerSec(infer, steps, batch);
+  opt.dispose();
+  tf.dispose([x, dw, pw, a1, a2, dy]);
+  return { train, infer: inf };
+}
+
 const only = v.only?.split(',');
 const rows = ROWS.filter((r) => !only || only.includes(r.id));
 const results: Array<{ row: Row; wasm: { train: number; infer: number }; native: { train: number; infer: number } }> = [];
@@ -78,13 +126,22 @@ const f1 = (n: number) => n.toFixed(1).padStart(8);
 const f2 = (n: number) => `${n.toFixed(2)}x`.padStart(7);
 console.log(`\n${'network'.padEnd(36)} ${'batch'.padStart(5)} | ${'train img/s: wasm'.padStart(17)} ${'native'.padStart(8)} ${'ratio'.padStart(7)} | ${'infer img/s: wasm'.padStart(17)} ${'native'.padStart(8)} ${'ratio'.padStart(7)}`);
 for (const row of rows) {
-  const cfg = mergeConfig(presetConfig(row.preset), row.over);
-  const m = new PoiModel(cfg.model, classes, 1);
-  setNativeEnabled(false);
-  const wasm = measure(m, row.batch, row.steps);
-  setNativeEnabled(true);
-  const native = measure(m, row.batch, row.steps);
-  m.dispose();
+  let wasm: { train: number; infer: number };
+  let native: { train: number; infer: number };
+  if (row.sep != null) {
+    setNativeEnabled(false);
+    wasm = measureSeparable(row.sep, row.batch, row.steps);
+    setNativeEnabled(true);
+    native = measureSeparable(row.sep, row.batch, row.steps);
+  } else {
+    const cfg = mergeConfig(presetConfig(row.preset), row.over);
+    const m = new PoiModel(cfg.model, classes, 1);
+    setNativeEnabled(false);
+    wasm = measure(m, row.batch, row.steps);
+    setNativeEnabled(true);
+    native = measure(m, row.batch, row.steps);
+    m.dispose();
+  }
   results.push({ row, wasm, native });
   console.log(
     `${row.label.padEnd(36)} ${String(row.batch).padStart(5)} | ${f1(wasm.train).padStart(17)} ${f1(native.train)} ${f2(native.train / wasm.train)} | ${f1(wasm.infer).padStart(17)} ${f1(native.infer)} ${f2(native.infer / wasm.infer)}`,

@@ -39,7 +39,9 @@ const t = (a: Arr) => tf.tensor(a.data, a.shape);
 const calls: Record<string, number> = {};
 function countCalls(addon: NativeAddon): void {
   const a = addon as unknown as Record<string, (...xs: unknown[]) => unknown>;
-  for (const k of ['conv2dForward', 'conv2dBackwardData', 'conv2dBackwardWeights', 'matMul', 'maxPoolGrad', 'binary']) {
+  const entries = ['conv2dForward', 'conv2dBackwardData', 'conv2dBackwardWeights', 'depthwiseForward', 'depthwiseBackwardData',
+    'depthwiseBackwardWeights', 'matMul', 'maxPoolGrad', 'binary', 'preluGrad'];
+  for (const k of entries) {
     const f = a[k];
     calls[k] = 0;
     a[k] = (...xs: unknown[]) => {
@@ -150,6 +152,106 @@ test('fused conv2d: bias and activations', { skip }, async () => {
   }
 });
 
+// ---------------------------------------------------------------- depthwise conv2d
+
+async function depthwiseCase(x: number[], f: number[], strides: number | [number, number], pad: PadArg, dil: number | [number, number] = 1): Promise<void> {
+  const xa = randn(x);
+  const fa = randn(f, 0.5);
+  const what = `depthwise x[${x}] f[${f}] s=${strides} pad=${JSON.stringify(pad)} d=${dil}`;
+  const dw = (a: tf.Tensor, b: tf.Tensor) => tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, strides, pad, 'NHWC', dil);
+  await compare(what, ['depthwiseForward'], () => dw(t(xa), t(fa)));
+  if (dil !== 1) return; // tfjs has no depthwise gradient with dilations
+  const y = tf.tidy(() => dw(t(xa), t(fa)));
+  const dy = randn(y.shape);
+  y.dispose();
+  await compare(`${what} grads`, ['depthwiseBackwardData', 'depthwiseBackwardWeights'], () => tf.grads(dw)([t(xa), t(fa)], t(dy)));
+}
+
+test('depthwise conv2d forward and both gradients: multipliers 1/2, strides 1/2, same/valid/explicit, odd shapes', { skip }, async () => {
+  for (const s of [1, 2]) {
+    for (const pad of ['same', 'valid'] as const) {
+      await depthwiseCase([2, 7, 9, 3], [3, 3, 3, 1], s, pad);
+      await depthwiseCase([3, 8, 5, 5], [3, 3, 5, 2], s, pad);
+      await depthwiseCase([2, 6, 11, 4], [5, 5, 4, 1], s, pad);
+      await depthwiseCase([2, 5, 6, 6], [1, 1, 6, 2], s, pad);
+    }
+    await depthwiseCase([2, 9, 7, 3], [2, 3, 3, 2], s, [[0, 0], [1, 2], [0, 1], [0, 0]]);
+  }
+  await depthwiseCase([2, 10, 9, 4], [3, 3, 4, 1], [2, 1], 'same');
+  await depthwiseCase([1, 13, 14, 3], [3, 3, 3, 3], 2, 'same'); // multiplier 3
+  await depthwiseCase([2, 12, 12, 32], [3, 3, 32, 1], 1, 'same'); // a blocked-format (16-channel) layer
+  await depthwiseCase([2, 15, 15, 24], [3, 3, 24, 1], 2, 'same');
+});
+
+test('depthwise conv2d forward with dilations; dilated gradients stay on the wasm kernel', { skip }, async () => {
+  await depthwiseCase([2, 11, 9, 3], [3, 3, 3, 2], 1, 'same', 2);
+  await depthwiseCase([1, 10, 12, 4], [3, 2, 4, 1], 1, 'valid', [2, 3]);
+  // dilated gradients are not native (tfjs' gradient refuses them; poi's wasm kernel asserts too)
+  await tf.setBackend('wasm');
+  const before = calls.depthwiseBackwardWeights;
+  const attrs = { strides: 1, pad: 'same', dilations: [2, 2], filterShape: [3, 3, 2, 1] };
+  assert.throws(() => tf.tidy(() => tf.engine().runKernel(tf.DepthwiseConv2dNativeBackpropFilter, { x: t(randn([1, 7, 7, 2])), dy: t(randn([1, 7, 7, 2])) }, attrs)), /dilation/i);
+  assert.equal(calls.depthwiseBackwardWeights, before);
+});
+
+test('fused depthwise conv2d: bias and activations', { skip }, async () => {
+  const x = randn([2, 7, 8, 4]);
+  const f = randn([3, 3, 4, 2], 0.5);
+  const b = randn([8]);
+  for (const activation of ['linear', 'relu', 'relu6', 'leakyrelu'] as const) {
+    for (const s of [1, 2]) {
+      await compare(`fused depthwise ${activation} s=${s}`, ['depthwiseForward'], () =>
+        tf.fused.depthwiseConv2d({ x: t(x) as tf.Tensor4D, filter: t(f) as tf.Tensor4D, strides: s, pad: 'same', bias: t(b), activation, leakyreluAlpha: 0.3 }),
+      );
+    }
+  }
+  // tfjs' fused gradient (linear/relu) goes through the two depthwise gradient kernels
+  const y = tf.tidy(() => tf.depthwiseConv2d(t(x) as tf.Tensor4D, t(f) as tf.Tensor4D, 2, 'same'));
+  const dy = randn(y.shape);
+  y.dispose();
+  await compare('fused depthwise relu grads', ['depthwiseForward', 'depthwiseBackwardData', 'depthwiseBackwardWeights'], () =>
+    tf.grads((xx: tf.Tensor, ff: tf.Tensor, bb: tf.Tensor) =>
+      tf.fused.depthwiseConv2d({ x: xx as tf.Tensor4D, filter: ff as tf.Tensor4D, strides: 2, pad: 'same', bias: bb, activation: 'relu' }),
+    )([t(x), t(f), t(b)], t(dy)),
+  );
+});
+
+test('a depthwise-separable block (depthwise 3x3, prelu, pointwise 1x1, relu): gradients with and without native kernels', { skip }, async () => {
+  await tf.setBackend('wasm');
+  const x = t(randn([4, 14, 13, 16]));
+  const dwF = tf.variable(t(randn([3, 3, 16, 1], 0.3)));
+  const alpha = tf.variable(t(randn([16], 0.3)));
+  const pwF = tf.variable(t(randn([1, 1, 16, 24], 0.3)));
+  const loss = () => tf.tidy(() => {
+    const h = tf.prelu(tf.depthwiseConv2d(x as tf.Tensor4D, dwF as tf.Tensor4D, 2, 'same'), alpha as unknown as tf.Tensor4D);
+    return tf.mean(tf.square(tf.relu(tf.conv2d(h, pwF as tf.Tensor4D, 1, 'same')))) as tf.Scalar;
+  });
+  const step = (native: boolean) => {
+    setNativeEnabled(native);
+    try {
+      const n0 = tf.memory().numTensors;
+      const { value, grads } = tf.variableGrads(loss);
+      assert.equal(tf.memory().numTensors, n0 + 4, 'loss and 3 gradients, nothing else kept');
+      const out = [value, grads[dwF.name], grads[alpha.name], grads[pwF.name]].map((g) => ({ shape: g.shape.slice(), data: g.dataSync().slice() as Float32Array }));
+      tf.dispose([value, ...Object.values(grads)]);
+      return out;
+    } finally {
+      setNativeEnabled(true);
+    }
+  };
+  const n0 = calls.depthwiseBackwardWeights;
+  const n1 = calls.depthwiseBackwardData;
+  const n3 = calls.preluGrad;
+  const withNative = step(true);
+  assert.ok(calls.depthwiseBackwardWeights > n0 && calls.depthwiseBackwardData === n1, 'native depthwise filter gradient ran (x is no variable: no input gradient)');
+  assert.ok(calls.preluGrad > n3, 'native prelu gradient ran');
+  const n2 = calls.depthwiseBackwardWeights;
+  const without = step(false);
+  assert.equal(calls.depthwiseBackwardWeights, n2, 'setNativeEnabled(false) falls back');
+  assertClose(withNative, without, 1e-4, 'separable block');
+  tf.dispose([x, dwF, alpha, pwF]);
+});
+
 // ---------------------------------------------------------------- matmul
 
 test('batched matmul: transposes, batch broadcasting, ranks 2-4', { skip }, async () => {
@@ -232,6 +334,43 @@ test('elementwise add/sub/mul/div with broadcasting', { skip }, async () => {
   // int32 stays on the wasm kernel and is still right
   await tf.setBackend('wasm');
   assert.deepEqual(tf.add(tf.tensor1d([1, 2], 'int32'), tf.scalar(3, 'int32')).arraySync(), [4, 5]);
+});
+
+// ---------------------------------------------------------------- PReLU
+
+test('prelu forward and gradients (x and alpha): per-channel, per-position, scalar alpha; zeros in x', { skip }, async () => {
+  const cases: Array<[number[], number[]]> = [
+    [[2, 7, 9, 5], [5]],
+    [[2, 7, 9, 5], [1, 1, 5]],
+    [[3, 6, 5, 4], [6, 5, 4]],
+    [[2, 5, 3, 3], [5, 1, 1]],
+    [[4, 9], [9]],
+    [[2, 3, 4, 6], []],
+    [[16, 24, 24, 32], [32]], // above the size where the loops go parallel
+  ];
+  for (const [xs, as] of cases) {
+    const x = randn(xs);
+    for (let i = 0; i < x.data.length; i += 7) x.data[i] = 0; // x = 0 takes the alpha branch, as in tfjs
+    const alpha = randn(as, 0.5);
+    const dy = randn(xs);
+    await compare(`prelu [${xs}] alpha [${as}]`, ['binary'], () => tf.prelu(t(x), t(alpha)), 1e-6);
+    await compare(`prelu grads [${xs}] alpha [${as}]`, ['preluGrad'], () => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.prelu(a, b))([t(x), t(alpha)], t(dy)));
+  }
+  // with the native kernels off, tfjs' own gradient runs (and agrees)
+  await tf.setBackend('wasm');
+  const x = randn([2, 5, 5, 3]);
+  const alpha = randn([3], 0.5);
+  const grads = () => tf.tidy(() => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.prelu(a, b))([t(x), t(alpha)]).map((g) => ({ shape: g.shape, data: g.dataSync() as Float32Array })));
+  const n0 = calls.preluGrad;
+  const native = grads();
+  assert.equal(calls.preluGrad, n0 + 1);
+  setNativeEnabled(false);
+  try {
+    assertClose(native, grads(), 1e-5, 'prelu grads native vs stock');
+  } finally {
+    setNativeEnabled(true);
+  }
+  assert.equal(calls.preluGrad, n0 + 1);
 });
 
 // ---------------------------------------------------------------- training step

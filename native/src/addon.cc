@@ -63,9 +63,13 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("conv2dForward", Napi::Function::New(env, Conv2dForward));
   exports.Set("conv2dBackwardData", Napi::Function::New(env, Conv2dBackwardData));
   exports.Set("conv2dBackwardWeights", Napi::Function::New(env, Conv2dBackwardWeights));
+  exports.Set("depthwiseForward", Napi::Function::New(env, DepthwiseForward));
+  exports.Set("depthwiseBackwardData", Napi::Function::New(env, DepthwiseBackwardData));
+  exports.Set("depthwiseBackwardWeights", Napi::Function::New(env, DepthwiseBackwardWeights));
   exports.Set("matMul", Napi::Function::New(env, MatMul));
   exports.Set("maxPoolGrad", Napi::Function::New(env, MaxPoolGrad));
   exports.Set("binary", Napi::Function::New(env, Binary));
+  exports.Set("preluGrad", Napi::Function::New(env, PreluGrad));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("probe", Napi::Function::New(env, Probe));

@@ -72,9 +72,13 @@ Napi::Value guarded(const Napi::CallbackInfo& info, const char* what, F&& body) 
 Napi::Value Conv2dForward(const Napi::CallbackInfo& info);
 Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info);
 Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info);
+Napi::Value DepthwiseForward(const Napi::CallbackInfo& info);
+Napi::Value DepthwiseBackwardData(const Napi::CallbackInfo& info);
+Napi::Value DepthwiseBackwardWeights(const Napi::CallbackInfo& info);
 Napi::Value MatMul(const Napi::CallbackInfo& info);
 Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info);
 Napi::Value Binary(const Napi::CallbackInfo& info);
+Napi::Value PreluGrad(const Napi::CallbackInfo& info);
 std::string lastImpl();
 void setLastImpl(const char* s);
 

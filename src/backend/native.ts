@@ -2,15 +2,18 @@
  * poi's native training kernels (native/, an N-API addon on oneDNN), plugged in below tfjs.
  *
  * The wasm backend stays the tensor store: every tensor lives in the wasm heap. The kernels below
- * replace the heavy wasm kernels (Conv2D, FusedConv2D, Conv2DBackpropInput/Filter, BatchMatMul,
- * _FusedMatMul, MaxPoolGrad, broadcasting Add/Sub/Multiply/RealDiv). Each one allocates its output
+ * replace the heavy wasm kernels (Conv2D, FusedConv2D, Conv2DBackpropInput/Filter, the same three for
+ * depthwise convolution (DepthwiseConv2dNative, FusedDepthwiseConv2D and its two gradients, as
+ * oneDNN grouped convolution), BatchMatMul, _FusedMatMul, MaxPoolGrad, broadcasting
+ * Add/Sub/Multiply/RealDiv/Prelu) and, through a replacement of tfjs' Prelu gradient, PReLU's
+ * gradient (one pass instead of Greater + Select + Multiply + Sum). Each one allocates its output
  * on the wasm heap (backend.makeOutput) and hands the addon a view of the heap plus byte offsets:
  * oneDNN reads the inputs and writes the output in place, with no copies. (N-API gives a native
  * pointer for typed arrays over a SharedArrayBuffer too, which the threaded wasm build uses.)
  *
  * Each kernel falls back to the kernel it replaced (poi's or the stock wasm one) for cases it does
- * not handle: non-float32 data, NCHW, PReLU activations, negative effective padding, unusual batch
- * broadcasting, tiny elementwise ops.
+ * not handle: non-float32 data, NCHW, PReLU activations, negative effective padding, dilated
+ * depthwise gradients, unusual batch broadcasting.
  *
  * Loading: the addon is optional. loadNative() returns null (silently) when native/build has no
  * addon (not built: no oneDNN, no compiler, not Linux) or when POI_NATIVE=0; loadError() says why.
@@ -32,9 +35,13 @@ export interface NativeAddon {
   conv2dForward(heap: Uint8Array, params: Float64Array): void;
   conv2dBackwardData(heap: Uint8Array, params: Float64Array): void;
   conv2dBackwardWeights(heap: Uint8Array, params: Float64Array): void;
+  depthwiseForward(heap: Uint8Array, params: Float64Array): void;
+  depthwiseBackwardData(heap: Uint8Array, params: Float64Array): void;
+  depthwiseBackwardWeights(heap: Uint8Array, params: Float64Array): void;
   matMul(heap: Uint8Array, params: Float64Array): void;
   maxPoolGrad(heap: Uint8Array, params: Float64Array): void;
   binary(heap: Uint8Array, params: Float64Array): void;
+  preluGrad(heap: Uint8Array, params: Float64Array): void;
   setThreads(n: number): number;
   info(): { onednn: string; threads: number; lastImpl: string };
   probe(view: Uint8Array): number | null;
@@ -167,7 +174,8 @@ function nhwc(df: unknown): boolean {
 }
 
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-function convInfo(xShape: number[], fShape: number[], a: tf.NamedAttrMap, dilations: unknown): tf.backend_util.Conv2DInfo {
+/** tfjs' conv geometry; `depthwise`: the filter is [kh, kw, C, multiplier] and outChannels = C * multiplier. */
+function convInfo(xShape: number[], fShape: number[], a: tf.NamedAttrMap, dilations: unknown, depthwise = false): tf.backend_util.Conv2DInfo {
   return tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
     fShape as [number, number, number, number],
@@ -175,7 +183,7 @@ function convInfo(xShape: number[], fShape: number[], a: tf.NamedAttrMap, dilati
     (dilations ?? 1) as number | [number, number],
     a.pad as Pad,
     a.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-    false,
+    depthwise,
     'channelsLast',
   );
 }
@@ -195,53 +203,70 @@ function geometry(c: tf.backend_util.Conv2DInfo): number[] | null {
 
 // ------------------------------------------------------------------------------------- kernels
 
-function conv2d(nat: NativeAddon, fused: boolean): Fn {
+/**
+ * Conv2D / FusedConv2D, or (depthwise) DepthwiseConv2dNative / FusedDepthwiseConv2D: the same
+ * geometry, with Co = C * multiplier, run as oneDNN grouped convolution (groups = C). Dilations
+ * are passed through (oneDNN supports them in the forward pass).
+ */
+function conv2d(nat: NativeAddon, fused: boolean, depthwise = false): Fn {
   return ({ inputs, backend, attrs }, fallback) => {
     const a = attrs ?? {};
     const { x, filter } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
     const bias = fused ? inputs.bias : null;
     const activation = fused ? ((a.activation as string | undefined) ?? 'linear') : 'linear';
     if (!f32(x, filter, bias) || !nhwc(a.dataFormat) || !(activation in ACT)) return fallback();
-    const co = filter.shape[3];
+    if (x.shape.length !== 4 || filter.shape.length !== 4) return fallback();
+    const info = convInfo(x.shape, filter.shape, a, a.dilations, depthwise);
+    const co = info.outChannels;
     if (bias != null && (size(bias.shape) !== co || bias.shape[bias.shape.length - 1] !== co)) return fallback();
-    const info = convInfo(x.shape, filter.shape, a, a.dilations);
     const g = geometry(info);
     if (g == null) return fallback();
     const b = backend as WasmBackendLike;
     const out = b.makeOutput(info.outShape, 'float32');
     const biasOff = bias != null ? off(b, bias) : -1;
     const alpha = (a.leakyreluAlpha as number | undefined) ?? 0.2;
-    return exec(b, out, () => nat.conv2dForward(heap(b), params(off(b, x), off(b, filter), biasOff, off(b, out), ...g, ACT[activation], alpha)), fallback);
+    const run = depthwise ? nat.depthwiseForward : nat.conv2dForward;
+    return exec(b, out, () => run(heap(b), params(off(b, x), off(b, filter), biasOff, off(b, out), ...g, ACT[activation], alpha)), fallback);
   };
 }
 
-function conv2dBackpropInput(nat: NativeAddon): Fn {
+/** Depthwise gradients with dilations: tfjs' own gradient refuses them and its cpu kernels ignore them. */
+function dilated(a: tf.NamedAttrMap): boolean {
+  const d = a.dilations as number | number[] | undefined;
+  return d != null && (Array.isArray(d) ? d.some((v) => v !== 1) : d !== 1);
+}
+
+function conv2dBackpropInput(nat: NativeAddon, depthwise = false): Fn {
   return ({ inputs, backend, attrs }, fallback) => {
     const a = attrs ?? {};
     const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
-    if (!f32(dy, filter) || !nhwc(a.dataFormat)) return fallback();
+    if (!f32(dy, filter) || !nhwc(a.dataFormat) || (depthwise && dilated(a))) return fallback();
     const inShape = a.inputShape as number[];
-    const info = convInfo(inShape, filter.shape, a, 1);
+    if (inShape.length !== 4 || filter.shape.length !== 4) return fallback();
+    const info = convInfo(inShape, filter.shape, a, 1, depthwise);
     const g = geometry(info);
     if (g == null || !tf.util.arraysEqual(dy.shape, info.outShape)) return fallback();
     const b = backend as WasmBackendLike;
     const out = b.makeOutput(inShape, 'float32');
-    return exec(b, out, () => nat.conv2dBackwardData(heap(b), params(off(b, dy), off(b, filter), off(b, out), -1, ...g)), fallback);
+    const run = depthwise ? nat.depthwiseBackwardData : nat.conv2dBackwardData;
+    return exec(b, out, () => run(heap(b), params(off(b, dy), off(b, filter), off(b, out), -1, ...g)), fallback);
   };
 }
 
-function conv2dBackpropFilter(nat: NativeAddon): Fn {
+function conv2dBackpropFilter(nat: NativeAddon, depthwise = false): Fn {
   return ({ inputs, backend, attrs }, fallback) => {
     const a = attrs ?? {};
     const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-    if (!f32(x, dy) || !nhwc(a.dataFormat)) return fallback();
+    if (!f32(x, dy) || !nhwc(a.dataFormat) || (depthwise && dilated(a))) return fallback();
     const fShape = a.filterShape as number[];
-    const info = convInfo(x.shape, fShape, a, 1);
+    if (x.shape.length !== 4 || fShape.length !== 4) return fallback();
+    const info = convInfo(x.shape, fShape, a, 1, depthwise);
     const g = geometry(info);
     if (g == null || !tf.util.arraysEqual(dy.shape, info.outShape)) return fallback();
     const b = backend as WasmBackendLike;
     const out = b.makeOutput(fShape, 'float32');
-    return exec(b, out, () => nat.conv2dBackwardWeights(heap(b), params(off(b, x), off(b, dy), off(b, out), -1, ...g)), fallback);
+    const run = depthwise ? nat.depthwiseBackwardWeights : nat.conv2dBackwardWeights;
+    return exec(b, out, () => run(heap(b), params(off(b, x), off(b, dy), off(b, out), -1, ...g)), fallback);
   };
 }
 
@@ -352,18 +377,81 @@ export function collapseBroadcast(aShape: number[], bShape: number[]): { dims: n
   return { dims, sa, sb };
 }
 
-function binary(nat: NativeAddon, op: number): Fn {
+/** Add/Sub/Multiply/RealDiv (inputs a, b), or Prelu (inputs x, alpha; alpha broadcast into x's shape). */
+function binary(nat: NativeAddon, op: number, names: [string, string] = ['a', 'b']): Fn {
   return ({ inputs, backend }, fallback) => {
-    const { a, b: bb } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const a = inputs[names[0]] as tf.TensorInfo;
+    const bb = inputs[names[1]] as tf.TensorInfo;
     if (a.dtype !== 'float32' || bb.dtype !== 'float32') return fallback();
     const c = collapseBroadcast(a.shape, bb.shape);
     if (c == null) return fallback();
     const outShape = tf.broadcast_util.assertAndGetBroadcastShape(a.shape, bb.shape);
     if (size(outShape) < BINARY_MIN) return fallback();
+    if (op === OP_PRELU && !tf.util.arraysEqual(outShape, a.shape)) return fallback();
     const back = backend as WasmBackendLike;
     const out = back.makeOutput(outShape, 'float32');
     const p = params(off(back, a), off(back, bb), off(back, out), op, ...c.dims, ...c.sa, ...c.sb);
     return exec(back, out, () => nat.binary(heap(back), p), fallback);
+  };
+}
+
+const OP_PRELU = 4;
+
+/** The kernel behind the native PReLU gradient: inputs dy, x, alpha; outputs [dx, dalpha]. */
+const PRELU_GRAD = 'PoiNativePreluGrad';
+
+/** Can preluGradKernel take these? dy and x of the same shape, float32, alpha broadcast into it. */
+function preluGradFits(dy: tf.TensorInfo, x: tf.TensorInfo, alpha: tf.TensorInfo): boolean {
+  if (!f32(dy, x, alpha) || !tf.util.arraysEqual(dy.shape, x.shape) || size(x.shape) === 0 || size(alpha.shape) === 0) return false;
+  try {
+    if (!tf.util.arraysEqual(tf.broadcast_util.assertAndGetBroadcastShape(x.shape, alpha.shape), x.shape)) return false;
+  } catch {
+    return false;
+  }
+  return collapseBroadcast(x.shape, alpha.shape) != null;
+}
+
+function preluGradKernel(nat: NativeAddon): tf.KernelConfig {
+  return {
+    kernelName: PRELU_GRAD,
+    backendName: 'wasm',
+    kernelFunc: (({ inputs, backend }: Args) => {
+      const { dy, x, alpha } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo; alpha: tf.TensorInfo };
+      const c = collapseBroadcast(x.shape, alpha.shape);
+      if (c == null || !preluGradFits(dy, x, alpha)) throw new Error(`${PRELU_GRAD}: unsupported shapes [${x.shape}] [${alpha.shape}]`);
+      const b = backend as WasmBackendLike;
+      const dx = b.makeOutput(x.shape, 'float32');
+      const da = b.makeOutput(alpha.shape, 'float32');
+      try {
+        nat.preluGrad(heap(b), params(off(b, x), off(b, alpha), off(b, dy), off(b, dx), off(b, da), size(alpha.shape), ...c.dims, ...c.sb));
+      } catch (e) {
+        b.disposeData(dx.dataId);
+        b.disposeData(da.dataId);
+        throw e;
+      }
+      return [dx, da];
+    }) as unknown as tf.KernelFunc,
+  };
+}
+
+/**
+ * tfjs' Prelu gradient, replaced by one that runs PRELU_GRAD on wasm+native (one pass computing
+ * both dx and dalpha) and tfjs' own gradient otherwise (other backends, native kernels off,
+ * shapes it does not take). The gradient registry is global, hence the check on every call.
+ */
+function preluGradient(stock: tf.GradConfig): tf.GradConfig {
+  return {
+    kernelName: tf.Prelu,
+    inputsToSave: ['x', 'alpha'],
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
+      const [x, alpha] = saved;
+      const g = dy as tf.Tensor;
+      if (!nativeActive() || tf.getBackend() !== 'wasm' || !preluGradFits(g, x, alpha)) return stock.gradFunc(dy, saved, attrs);
+      // computed here, not in the thunks: tfjs runs each thunk in its own tidy, which would dispose
+      // the other output (this scope is the backward pass's, which frees whatever goes unused)
+      const [dx, dalpha] = tf.engine().runKernel(PRELU_GRAD, { dy: g, x, alpha }) as unknown as tf.Tensor[];
+      return { x: () => dx, alpha: () => dalpha };
+    },
   };
 }
 
@@ -389,6 +477,10 @@ export function registerNativeKernels(threads: number): string[] | null {
     [tf.FusedConv2D, conv2d(nat, true)],
     [tf.Conv2DBackpropInput, conv2dBackpropInput(nat)],
     [tf.Conv2DBackpropFilter, conv2dBackpropFilter(nat)],
+    [tf.DepthwiseConv2dNative, conv2d(nat, false, true)],
+    [tf.FusedDepthwiseConv2D, conv2d(nat, true, true)],
+    [tf.DepthwiseConv2dNativeBackpropInput, conv2dBackpropInput(nat, true)],
+    [tf.DepthwiseConv2dNativeBackpropFilter, conv2dBackpropFilter(nat, true)],
     [tf.BatchMatMul, matMul(nat, false)],
     [tf._FusedMatMul, matMul(nat, true)],
     [tf.MaxPoolGrad, maxPoolGrad(nat)],
@@ -396,6 +488,7 @@ export function registerNativeKernels(threads: number): string[] | null {
     [tf.Sub, binary(nat, 1)],
     [tf.Multiply, binary(nat, 2)],
     [tf.RealDiv, binary(nat, 3)],
+    [tf.Prelu, binary(nat, OP_PRELU, ['x', 'alpha'])],
   ];
   const names: string[] = [];
   for (const [name, fn] of table) {
@@ -404,6 +497,12 @@ export function registerNativeKernels(threads: number): string[] | null {
     tf.unregisterKernel(name, 'wasm');
     tf.registerKernel(wrap(stock, fn));
     names.push(name);
+  }
+  const stockPreluGrad = tf.getGradient(tf.Prelu);
+  if (stockPreluGrad != null) {
+    tf.registerKernel(preluGradKernel(nat));
+    tf.registerGradient(preluGradient(stockPreluGrad));
+    names.push(PRELU_GRAD);
   }
   registered = names;
   active = true;
