@@ -11,7 +11,7 @@ import type { ImageSet } from '../data/types.js';
 import { crossFitTemperature, fitTemperature, logitsFromProbs, meanNll, PROB_FLOOR, scaleProbs, uncertaintyVsVotes, type CrossFit } from './calibrate.js';
 import { accuracy, expectedCalibrationError, riskCoverage } from './metrics.js';
 import { HEAD_LAYER, writeCalibratedModel } from '../model/calibration.js';
-import { readModelManifest, type CalibrationRecord } from '../model/io.js';
+import { readModelFolder, type CalibrationRecord } from '../model/io.js';
 import { hasUncertaintyHead } from '../onnx/export.js';
 import { defaultSplits, loadSet, parseMapping } from '../data/load.js';
 import { predictModelSet, type Runtime } from './evaluate-model.js';
@@ -105,8 +105,9 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 const VERIFY_FACES = 256;
 
 export async function calibrateModel(o: CalibrateOptions): Promise<CalibrateResult> {
-  const manifest = await readModelManifest(o.model);
-  if (!existsSync(join(o.model, 'weights.bin'))) throw new Error(`${o.model}: weights.bin is missing`);
+  // read once (readModelFolder names a missing weights.bin): the manifest and the first predictions share it
+  const folder = await readModelFolder(o.model);
+  const { manifest } = folder;
   const split = o.split ?? defaultSplits(o.data).val;
   if (!split) throw new Error(`poi calibrate: cannot tell which split of ${o.data} is the validation split; pass --split`);
   const { set, dataset } = await loadSet(o.data, split, manifest.input, {
@@ -116,7 +117,7 @@ export async function calibrateModel(o: CalibrateOptions): Promise<CalibrateResu
     quiet: o.quiet,
   });
   const k = manifest.classes.length;
-  const pred = await predictModelSet(o.model, set, { runtime: o.runtime, backend: o.backend, threads: o.threads });
+  const pred = await predictModelSet(folder, set, { runtime: o.runtime, backend: o.backend, threads: o.threads });
   const fit = fitTemperature(logitsFromProbs(pred.probs), set.labels);
   let saturated = 0;
   for (let i = 0; i < set.labels.length; i++) if (pred.probs.subarray(i * k, (i + 1) * k).some((p) => p < PROB_FLOOR)) saturated++;

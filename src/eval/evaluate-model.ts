@@ -8,7 +8,7 @@ import { defaultSplits, loadSet, parseMapping } from '../data/load.js';
 import type { ImageSet } from '../data/types.js';
 import { withFlipTta, type Tta } from '../infer/runner.js';
 import { openTrnRunner, type Runtime } from '../infer/runtime.js';
-import { loadModel, readModelFolder, readModelManifest } from '../model/io.js';
+import { loadModel, modelFolderOf, readModelFolder, type ModelSource } from '../model/io.js';
 import type { PoiModel } from '../model/poi.js';
 import { evaluate, type EvalReport } from './metrics.js';
 import { predictSetWithRunner, type SetPredictions } from './predict.js';
@@ -20,11 +20,11 @@ export type { Runtime };
  * back to tfjs with a warning if it fails); tfjs otherwise. Returns the runtime that ran.
  */
 export async function predictModelSet(
-  modelDir: string,
+  model: ModelSource,
   set: ImageSet,
   opts: { runtime?: Runtime; backend?: string; threads?: number; tta?: Tta } = {},
 ): Promise<SetPredictions & { runtime: string }> {
-  const folder = await readModelFolder(modelDir);
+  const folder = await modelFolderOf(model);
   const { manifest } = folder;
   const getModel = async (): Promise<PoiModel> => {
     await initBackend({ backend: opts.backend, threads: opts.threads });
@@ -61,7 +61,9 @@ export async function evaluateModel(
   data: string,
   o: EvaluateModelOptions = {},
 ): Promise<{ report: EvalReport; dataset: string; split: string | null; runtime: string; n: number }> {
-  const manifest = await readModelManifest(modelDir);
+  // read once: the manifest for the data, the same bytes for the predictions
+  const folder = await readModelFolder(modelDir);
+  const { manifest } = folder;
   const split = o.split ?? defaultSplits(data).val;
   const { set, dataset } = await loadSet(data, split, manifest.input, {
     classes: manifest.classes,
@@ -70,7 +72,7 @@ export async function evaluateModel(
     quiet: o.quiet,
     votes: o.votes,
   });
-  const pred = await predictModelSet(modelDir, set, { runtime: o.runtime, backend: o.backend, threads: o.threads, tta: o.tta });
+  const pred = await predictModelSet(folder, set, { runtime: o.runtime, backend: o.backend, threads: o.threads, tta: o.tta });
   const report = evaluate({
     probs: pred.probs,
     labels: set.labels,
