@@ -16,6 +16,8 @@ import {
   Batcher,
   injectLabelNoise,
   writeNoiseList,
+  readNoiseList,
+  applyNoiseList,
   parseCsv,
   type Dataset,
   type ImageSet,
@@ -484,10 +486,35 @@ test('writeNoiseList: CSV and JSON', () => {
   writeNoiseList(csv, flipped, paths, classes);
   assert.deepEqual(parseCsv(fs.readFileSync(csv, 'utf8')).map((r) => r.fields), [
     ['index', 'path', 'from', 'to', 'from_class', 'to_class'],
-    ['0', '/a,1.png', '1', '2', 'y', 'z'],
-    ['2', '/c.png', '0', '1', 'x', 'y'],
+    ['0', 'a,1.png', '1', '2', 'y', 'z'],
+    ['2', 'c.png', '0', '1', 'x', 'y'],
   ]);
   const js = path.join(tmp, 'noise', 'n.json');
   writeNoiseList(js, flipped, paths, classes);
-  assert.deepEqual(JSON.parse(fs.readFileSync(js, 'utf8'))[1], { index: 2, path: '/c.png', from: 0, to: 1, fromClass: 'x', toClass: 'y' });
+  assert.deepEqual(JSON.parse(fs.readFileSync(js, 'utf8'))[1], { index: 2, path: 'c.png', from: 0, to: 1, fromClass: 'x', toClass: 'y' });
+});
+
+test('readNoiseList: a written list applies to the same labels anywhere, and refuses other data', () => {
+  const classes = ['x', 'y', 'z'];
+  const labels = Int32Array.from([1, 0, 2, -1, 0]);
+  const paths = ['/data/Train/a.png', '/data/Train/b.png', '/data/Train/c.png', '/data/Train/d.png', '/data/Train/e.png'];
+  const { labels: noisy, flipped } = injectLabelNoise(labels, 3, 0.5, 7);
+  const file = path.join(tmp, 'noise', 'portable.csv');
+  writeNoiseList(file, flipped, paths, classes);
+  assert.match(fs.readFileSync(file, 'utf8'), /Train\/[a-e]\.png/);
+  // the same samples under another root, in another order
+  const moved = [4, 3, 2, 1, 0].map((i) => paths[i].replace('/data', '/elsewhere/ferplus'));
+  const movedLabels = Int32Array.from([4, 3, 2, 1, 0], (i) => labels[i]);
+  const back = readNoiseList(file, moved, movedLabels, classes);
+  assert.equal(back.length, flipped.length);
+  const applied = applyNoiseList(movedLabels, back);
+  assert.deepEqual([4, 3, 2, 1, 0].map((i, j) => applied[j]), [4, 3, 2, 1, 0].map((i) => noisy[i]));
+  // labels that differ from the list's "from" class: refused, naming file and line
+  const other = Int32Array.from(movedLabels, (y) => (y >= 0 ? (y + 1) % 3 : y));
+  assert.throws(() => readNoiseList(file, moved, other, classes), /portable\.csv:\d+: .*made for other labels/);
+  const gone = moved.findIndex((p) => p.endsWith(path.basename(paths[flipped[0].index])));
+  const fewer = (a: ArrayLike<number> | string[]) => Array.from(a as ArrayLike<number>).filter((_, j) => j !== gone);
+  assert.throws(() => readNoiseList(file, fewer(moved) as unknown as string[], Int32Array.from(fewer(movedLabels)), classes), /not in the training set/);
+  fs.writeFileSync(path.join(tmp, 'noise', 'bad.csv'), 'a,b\n1,2\n');
+  assert.throws(() => readNoiseList(path.join(tmp, 'noise', 'bad.csv'), moved, movedLabels, classes), /needs the columns path, from_class and to_class/);
 });

@@ -141,3 +141,55 @@ test('POI loss: the label trust is c ("predicted") or the agreement of the label
     }
   }
 });
+
+test('PIN on TRN\'s trunk (pin.shareTrnStages): no stem of its own, the same features as TRN\'s stage, and its losses train the trunk', () => {
+  const rng = new Rng(5);
+  const x = tf.tensor4d(Float32Array.from({ length: 2 * 16 * 16 }, () => rng.normal()), [2, 16, 16, 1]);
+  const y = tf.tensor1d([1, 4], 'int32');
+  const ctx = { training: false, bnUpdates: [] };
+  const own = new PoiModel(presetConfig('tiny').model, FER_CLASSES, 3);
+  const shared = new PoiModel(presetConfig('tiny', { model: { pin: { shareTrnStages: 1 } } }).model, FER_CLASSES, 3);
+  try {
+    const names = [...shared.params.trainable.keys()];
+    assert.ok(own.params.trainable.size > shared.params.trainable.size);
+    assert.ok(!names.some((n) => n.startsWith('pin.stem')), names.join(' '));
+    // the stem PIN reads is TRN's first stage: the tapped map of TRN's pass, or its own pass over the trunk
+    const trnOut = shared.trn.forward(x, ctx, 1);
+    const stage1 = shared.trn.backbone.features(x, ctx, 1);
+    close(trnOut.tap!.dataSync(), Array.from(stage1.dataSync()));
+    const viaTap = shared.pin!.forward(x, ctx, trnOut.tap);
+    const alone = shared.pin!.forward(x, ctx);
+    close(viaTap.logits[0].dataSync(), Array.from(alone.logits[0].dataSync()));
+    assert.equal(shared.flops().pin < own.flops().pin, true);
+    // PIN's loss alone has a gradient on TRN's first-stage weights
+    const trunkParam = names.find((n) => n.startsWith('trn.s0'))!;
+    const { grads } = tf.variableGrads(() => shared.pin!.loss(shared.pin!.forward(x, ctx), y).total, [shared.params.trainable.get(trunkParam)!]);
+    assert.ok(Math.max(...Array.from(Object.values(grads)[0].abs().dataSync())) > 0, trunkParam);
+    assert.throws(() => new PoiModel(presetConfig('tiny', { model: { pin: { shareTrnStages: 3 } } }).model, FER_CLASSES, 3), /only 2 stages/);
+  } finally {
+    own.dispose();
+    shared.dispose();
+  }
+});
+
+test('POI transfer.teacher "pin+trn": TRN distils from the mean of PIN\'s q and its own detached prediction', () => {
+  const rng = new Rng(6);
+  const x = tf.tensor4d(Float32Array.from({ length: 3 * 16 * 16 }, () => rng.normal()), [3, 16, 16, 1]);
+  const y = tf.tensor1d([0, 2, 5], 'int32');
+  const ctx = { training: false, bnUpdates: [] };
+  for (const teacher of ['pin', 'pin+trn'] as const) {
+    const cfg = presetConfig('tiny', { model: { transfer: { teacher } } });
+    const model = new PoiModel(cfg.model, FER_CLASSES, 9);
+    try {
+      const T = cfg.model.transfer.temperature;
+      const parts = model.loss({ x, labels: y }, 5, ctx).parts;
+      const trn = model.trn.forward(x, ctx);
+      const qT = model.pin!.aggregate(model.pin!.forward(x, ctx).logits, T);
+      const target = teacher === 'pin' ? qT : (tf.div(tf.add(qT, tf.softmax(tf.div(trn.logits, T))), 2) as tf.Tensor2D);
+      const kd = tf.mul(klDivergence(target, trn.logits, T), T * T);
+      close(parts.trnKd.dataSync(), [tf.mean(kd).dataSync()[0]], 1e-5);
+    } finally {
+      model.dispose();
+    }
+  }
+});

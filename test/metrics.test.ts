@@ -287,6 +287,9 @@ test('evaluate: fields present only with their inputs; confidence = negated unce
   // vote entropy ranks [1.5, 3, 4, 1.5] vs uncertainty ranks [1, 3, 4, 2] (row 4 has no votes)
   close(r.uncertainty!.spearmanVoteEntropy!, spearman([0, Math.log(2), Math.log(3), 0], [0.05, 0.4, 0.9, 0.2]), 1e-12);
   close(r.uncertainty!.spearmanVoteEntropy!, 4.5 / Math.sqrt(4.5 * 5), 1e-6);
+  // the baseline beside it: 1 - max p of the same rows, against the same vote entropies
+  const oneMinusMax = [0, 1, 2, 3].map((i) => 1 - Math.max(...Array.from(P.slice(i * 3, i * 3 + 3))));
+  close(r.uncertainty!.maxProbSpearmanVoteEntropy!, spearman([0, Math.log(2), Math.log(3), 0], oneMinusMax), 1e-12);
   assert.equal(r.uncertainty!.source, 'uncertainty');
   close(r.uncertainty!.riskCoverage.aurc, 0.0625);
 

@@ -13,7 +13,8 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   train: {
     usage: `poi train --data <dir> --out <run dir> [--config <file|preset>] [--noise 0.3] [--seed N] [--resume | --overwrite]
-          [--epochs N] [--lr X] [--batch-size N] [--val <dir>] [--limit-train N] [--limit-val N]`,
+          [--epochs N] [--lr X] [--batch-size N] [--val <dir>] [--limit-train N] [--limit-val N]
+          [--noise-list <csv>]   flip the labels a published list names (noise/ferplus/) instead of drawing them`,
     run: async (a) => (await import('./train.js')).trainCommand(a),
   },
   eval: {

@@ -45,6 +45,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     'val-split': { type: 'string' },
     out: { type: 'string', short: 'o' },
     noise: { type: 'string' },
+    'noise-list': { type: 'string' },
     seed: { type: 'string' },
     resume: { type: 'boolean' },
     overwrite: { type: 'boolean' },
@@ -68,6 +69,11 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const noise = num('noise', v.noise, { min: 0, max: 0.95 });
   const seed = num('seed', v.seed, { int: true, min: 0, max: Number.MAX_SAFE_INTEGER });
   if (noise !== undefined) config.noise = noise;
+  const noiseList = str(v['noise-list']);
+  if (noiseList !== undefined) {
+    if (!existsSync(noiseList)) throw new UsageError(`poi train: --noise-list ${noiseList}: no such file`);
+    config.noiseList = noiseList;
+  }
   if (seed !== undefined) config.seed = seed;
   const epochs = num('epochs', v.epochs, { int: true, min: 1 });
   const lr = num('lr', v.lr, { min: 0 });

@@ -40,4 +40,4 @@ export {
   type BorderMode,
 } from './augment.js';
 export { Batcher, type BatcherOptions } from './batcher.js';
-export { injectLabelNoise, writeNoiseList, type FlippedLabel } from './noise.js';
+export { injectLabelNoise, writeNoiseList, readNoiseList, applyNoiseList, samplePathKey, type FlippedLabel } from './noise.js';

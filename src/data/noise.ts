@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from '../util/rng.js';
+import { parseCsv } from './csv.js';
 
 export interface FlippedLabel {
   index: number;
@@ -55,13 +56,14 @@ function csvField(s: string): string {
 }
 
 /**
- * Write the flipped samples: JSON when `file` ends in .json (an array of {index, path, from, to,
+ * Write the flipped samples (paths as their last two components, so the list is portable and can be
+ * given back to `poi train --noise-list`): JSON when `file` ends in .json (an array of {index, path, from, to,
  * fromClass, toClass}), otherwise CSV with header `index,path,from,to,from_class,to_class`.
  */
 export function writeNoiseList(file: string, flipped: FlippedLabel[], paths: string[], classes: string[]): void {
   const rows = flipped.map((f) => ({
     index: f.index,
-    path: paths[f.index] ?? '',
+    path: samplePathKey(paths[f.index] ?? ''),
     from: f.from,
     to: f.to,
     fromClass: classes[f.from] ?? String(f.from),
@@ -78,4 +80,54 @@ export function writeNoiseList(file: string, flipped: FlippedLabel[], paths: str
   const tmp = `${file}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, text);
   fs.renameSync(tmp, file);
+}
+
+/** The last two components of a path ("FER2013Train/fer0000001.png"): how a list names a sample portably. */
+export function samplePathKey(p: string): string {
+  return p.split(/[\\/]+/).filter(Boolean).slice(-2).join('/');
+}
+
+/**
+ * Read a noise list written by writeNoiseList (CSV) for the given training set: each row's path is
+ * matched by its last two components, and its `from` class must be the sample's label in this set.
+ * Throws naming the file and row on any mismatch, so a list made for other data is never half applied.
+ */
+export function readNoiseList(file: string, paths: string[], labels: Int32Array, classes: string[]): FlippedLabel[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`${file}: cannot read noise list (${(e as Error).message})`);
+  }
+  const byKey = new Map<string, number>();
+  paths.forEach((p, i) => byKey.set(samplePathKey(p), i));
+  const [header, ...rows] = parseCsv(text, file);
+  const col = (name: string) => header?.fields.indexOf(name) ?? -1;
+  const [cPath, cFrom, cTo] = [col('path'), col('from_class'), col('to_class')];
+  if (cPath < 0 || cFrom < 0 || cTo < 0) throw new Error(`${file}: a noise list needs the columns path, from_class and to_class`);
+  const flipped: FlippedLabel[] = [];
+  const seen = new Set<number>();
+  for (const r of rows) {
+    const where = `${file}:${r.line}`;
+    const [rel, fromClass, toClass] = [r.fields[cPath] ?? '', r.fields[cFrom] ?? '', r.fields[cTo] ?? ''];
+    const index = byKey.get(samplePathKey(rel));
+    if (index === undefined) throw new Error(`${where}: "${rel}" is not in the training set`);
+    const from = classes.indexOf(fromClass);
+    const to = classes.indexOf(toClass);
+    if (from < 0 || to < 0) throw new Error(`${where}: unknown class "${from < 0 ? fromClass : toClass}"; classes: ${classes.join(', ')}`);
+    if (labels[index] !== from) {
+      throw new Error(`${where}: "${rel}" is labelled ${classes[labels[index]] ?? 'unlabelled'} here, the list says ${fromClass} (made for other labels)`);
+    }
+    if (seen.has(index)) throw new Error(`${where}: "${rel}" is listed twice`);
+    seen.add(index);
+    flipped.push({ index, from, to });
+  }
+  return flipped.sort((a, b) => a.index - b.index);
+}
+
+/** Apply flips to a copy of the labels. */
+export function applyNoiseList(labels: Int32Array, flipped: FlippedLabel[]): Int32Array {
+  const out = Int32Array.from(labels);
+  for (const f of flipped) out[f.index] = f.to;
+  return out;
 }

@@ -138,6 +138,9 @@ export function formatReport(report: EvalReport, opts: FormatOptions = {}): stri
     if (u.spearmanVoteEntropy !== undefined) {
       rows.push(['Spearman(uncertainty, vote entropy)', fmtNum(u.spearmanVoteEntropy)]);
     }
+    if (u.maxProbSpearmanVoteEntropy !== undefined) {
+      rows.push(['Spearman(1 - max p, vote entropy)', fmtNum(u.maxProbSpearmanVoteEntropy)]);
+    }
     rows.push(['AURC', fmtNum(u.riskCoverage.aurc)]);
     rows.push(['E-AURC (AURC - optimal)', fmtNum(u.riskCoverage.eAurc)]);
     out.push(...kv(rows));

@@ -122,6 +122,8 @@ export interface EvalReport {
      * votes; present when votes were given. Positive = the model is less sure where people disagree.
      */
     spearmanVoteEntropy?: number;
+    /** The same for 1 − max p of the same predictions: the baseline the reported uncertainty must beat. */
+    maxProbSpearmanVoteEntropy?: number;
   };
 }
 
@@ -588,7 +590,15 @@ export function evaluate(input: EvaluateInput): EvalReport {
       source,
       riskCoverage: riskCoverage(probs, labels, u, input.coverages ?? DEFAULT_COVERAGES),
     };
-    if (voteEntropy) report.uncertainty.spearmanVoteEntropy = spearman(u, voteEntropy);
+    if (voteEntropy) {
+      report.uncertainty.spearmanVoteEntropy = spearman(u, voteEntropy);
+      const maxP = Float64Array.from({ length: n }, (_, i) => {
+        let m = 0;
+        for (let j = 0; j < k; j++) m = Math.max(m, probs[i * k + j]);
+        return 1 - m;
+      });
+      report.uncertainty.maxProbSpearmanVoteEntropy = spearman(maxP, voteEntropy);
+    }
   }
   return report;
 }

@@ -37,8 +37,14 @@ export interface BackboneConfig {
 }
 
 export interface PinConfig {
-  /** Stem shared by all branches: vgg stages applied to the whole face. */
+  /** Stem shared by all branches: a backbone applied to the whole face (unused when shareTrnStages > 0). */
   stem: BackboneConfig;
+  /**
+   * 0 = PIN has its own stem (pin.stem). n > 0 = PIN's branches read the output of TRN's first n backbone
+   * stages instead (choice): one pass of the trunk serves both networks, PIN starts from TRN's pretrained
+   * features, and PIN's regional AU-prior losses train that shared trunk too.
+   */
+  shareTrnStages: number;
   /** Channels of each region branch's convs (applied on the region's slice of the stem features). */
   branchWidths: number[];
   regions: RegionSpec[];
@@ -99,6 +105,11 @@ export interface TransferConfig {
   maxWeight: number;
   /** Distillation temperature T in T²·KL(q‖p). */
   temperature: number;
+  /**
+   * What TRN distils from (choice): 'pin' = PIN's objective soft label q; 'pin+trn' = the mean of q and
+   * TRN's own detached prediction, an ensemble teacher at least as strong as TRN while PIN trails it.
+   */
+  teacher: 'pin' | 'pin+trn';
 }
 
 export type Method = 'poi' | 'ce' | 'ld';
@@ -151,6 +162,11 @@ export interface PoiConfig {
   seed: number;
   /** Synthetic label-noise rate applied to the training labels (0 = clean). */
   noise: number;
+  /**
+   * A published noise list (CSV of flipped samples, e.g. noise/ferplus/) applied instead of drawing
+   * flips from `noise` and `seed`, so that runs with different seeds share one noisy label set.
+   */
+  noiseList?: string;
 }
 
 const vgg = (widths: number[], depths: number[], dropout = 0): BackboneConfig => ({ kind: 'vgg', widths, depths, dropout, pretrained: false });
@@ -166,6 +182,7 @@ export function defaultConfig(): PoiConfig {
       trn: vgg([32, 64, 128, 256], [1, 1, 1, 1], 0.3),
       pin: {
         stem: vgg([16, 32], [1, 1]),
+        shareTrnStages: 0,
         branchWidths: [64],
         regions: DEFAULT_REGIONS.map((r) => ({ ...r, aus: [...r.aus], box: [...r.box] as RegionSpec['box'] })),
         useAuPrior: true,
@@ -180,7 +197,7 @@ export function defaultConfig(): PoiConfig {
         labelWeighting: false,
       },
       uncertainty: { enabled: true, hidden: 64, lossWeight: 0.5, target: 'relative', weighting: 'predicted', reference: 'pin' },
-      transfer: { warmupEpochs: 1, rampEpochs: 2, maxWeight: 1, temperature: 2 },
+      transfer: { warmupEpochs: 1, rampEpochs: 2, maxWeight: 1, temperature: 2, teacher: 'pin' },
     },
     train: {
       epochs: 12,
@@ -252,7 +269,7 @@ export const PRESETS: Record<string, PoiConfigOverrides> = {
       trn: vgg([8, 16], [1, 1], 0),
       pin: { stem: vgg([8], [1]), branchWidths: [8] },
       uncertainty: { hidden: 8 },
-      transfer: { warmupEpochs: 0, rampEpochs: 1, maxWeight: 1, temperature: 2 },
+      transfer: { warmupEpochs: 0, rampEpochs: 1, maxWeight: 1, temperature: 2, teacher: 'pin' },
     },
     train: { epochs: 3, batchSize: 16, lr: 1e-2, lrWarmupEpochs: 0, augment: { enabled: false } },
   },

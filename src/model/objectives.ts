@@ -14,7 +14,7 @@ import type { TrnOutput } from './trn.js';
  * Weight of PIN's soft label q at a (fractional) epoch: zero through warm-up, then a linear ramp to
  * maxWeight (DESIGN.md part 5).
  */
-export function transferWeight(cfg: ModelConfig['transfer'], epoch: number): number {
+export function transferWeight(cfg: Pick<ModelConfig['transfer'], 'warmupEpochs' | 'rampEpochs' | 'maxWeight'>, epoch: number): number {
   if (epoch < cfg.warmupEpochs) return 0;
   if (cfg.rampEpochs <= 0) return cfg.maxWeight;
   return cfg.maxWeight * Math.min(1, (epoch - cfg.warmupEpochs) / cfg.rampEpochs);
@@ -79,10 +79,15 @@ const poi: Objective = {
     const cfg = model.config;
     const parts: Record<string, tf.Scalar> = {};
     const pin = model.pin!;
-    const pout = pin.forward(inp.x, ctx);
+    const pout = pin.forward(inp.x, ctx, out.tap);
     const T = cfg.transfer.temperature;
     const q = stopGradient(pin.aggregate(pout.logits, 1));
-    const qT = stopGradient(pin.aggregate(pout.logits, T));
+    const qPin = stopGradient(pin.aggregate(pout.logits, T));
+    // the distillation target: PIN's q, or the ensemble of q and TRN's own prediction (transfer.teacher)
+    const qT =
+      (cfg.transfer.teacher ?? 'pin') === 'pin+trn'
+        ? (stopGradient(tf.div(tf.add(qPin, tf.softmax(tf.div(out.logits, T))), 2)) as tf.Tensor2D)
+        : qPin;
     const w = transferWeight(cfg.transfer, epoch);
     const ce = hardCe();
     const kd = tf.mul(klDivergence(qT, out.logits, T), T * T) as tf.Tensor1D;

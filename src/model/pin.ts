@@ -39,10 +39,20 @@ export class Pin {
   /** Names of the stem's trainable parameters. */
   readonly stemParams: string[];
 
-  constructor(p: ParamStore, readonly cfg: PinConfig, readonly classes: string[], inChannels: number) {
+  /** `trnTrunk`: TRN's backbone, whose first cfg.shareTrnStages stages are the stem when that is > 0. */
+  constructor(p: ParamStore, readonly cfg: PinConfig, readonly classes: string[], inChannels: number, trnTrunk?: BackboneNet) {
     const k = classes.length;
     const before = new Set(p.trainable.keys());
-    this.stem = createBackbone(p, 'pin.stem', cfg.stem, inChannels);
+    const shared = cfg.shareTrnStages ?? 0;
+    if (shared > 0) {
+      if (!trnTrunk) throw new Error('pin.shareTrnStages > 0 needs TRN\'s backbone');
+      if (shared > trnTrunk.stageChannels.length) {
+        throw new Error(`pin.shareTrnStages ${shared}: TRN's backbone has only ${trnTrunk.stageChannels.length} stages`);
+      }
+      this.stem = trunkPrefix(trnTrunk, shared);
+    } else {
+      this.stem = createBackbone(p, 'pin.stem', cfg.stem, inChannels);
+    }
     this.stemParams = [...p.trainable.keys()].filter((k) => !before.has(k));
     for (const region of cfg.regions) {
       const name = `pin.${region.name}`;
@@ -90,8 +100,9 @@ export class Pin {
     return tf.slice(f, [0, y0, x0, 0], [-1, y1 - y0, x1 - x0, -1]);
   }
 
-  forward(x: tf.Tensor4D, ctx: Ctx): PinOutput {
-    const f = this.stem.features(x, ctx);
+  /** `stemFeatures`: the stem's output when already computed (TRN's pass over a shared trunk). */
+  forward(x: tf.Tensor4D, ctx: Ctx, stemFeatures?: tf.Tensor4D): PinOutput {
+    const f = stemFeatures ?? this.stem.features(x, ctx);
     const logits: tf.Tensor2D[] = [];
     const auLogits: tf.Tensor2D[] = [];
     for (const b of this.branches) {
@@ -190,6 +201,22 @@ export class Pin {
       b.patternMask.dispose();
     }
   }
+}
+
+/**
+ * The first n stages of TRN's backbone as PIN's stem. Its FLOPs count as zero: in training and in
+ * explain-with-predict the trunk pass is TRN's, so PIN's own cost is its branches.
+ */
+function trunkPrefix(trunk: BackboneNet, n: number): BackboneNet {
+  const cap = (upTo?: number) => Math.min(upTo ?? n, n);
+  return {
+    outChannels: trunk.stageChannels[n - 1],
+    stageChannels: trunk.stageChannels.slice(0, n),
+    stageOutputs: (x, ctx, upTo) => trunk.stageOutputs(x, ctx, cap(upTo)),
+    features: (x, ctx, upTo) => trunk.features(x, ctx, cap(upTo)),
+    flops: () => 0,
+    outputSize: (h, w, upTo) => trunk.outputSize(h, w, cap(upTo)),
+  };
 }
 
 function eye(k: number): Float32Array {

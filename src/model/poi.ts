@@ -51,7 +51,7 @@ export class PoiModel {
     const c = config.input.channels;
     const objective = objectiveOf(config);
     this.trn = new Trn(this.params, config.trn, objective.uncertaintyHead(config) ? config.uncertainty : null, classes.length, c);
-    this.pin = objective.usesPin ? new Pin(this.params, config.pin, classes, c) : null;
+    this.pin = objective.usesPin ? new Pin(this.params, config.pin, classes, c, this.trn.backbone) : null;
   }
 
   /** Names of the parameters that start from pretrained weights (given a learning-rate factor). */
@@ -68,7 +68,7 @@ export class PoiModel {
 
   /** Training loss for one batch at fractional epoch `epoch`, by the method's objective. Call inside tf.variableGrads. */
   loss(inp: TrainInputs, epoch: number, ctx: Ctx): LossParts {
-    const out = this.trn.forward(inp.x, ctx);
+    const out = this.trn.forward(inp.x, ctx, this.pin ? (this.config.pin.shareTrnStages ?? 0) : 0);
     const k = this.numClasses;
     const hardCe = () =>
       crossEntropy(inp.logitOffset ? (tf.add(out.logits, inp.logitOffset) as tf.Tensor2D) : out.logits, inp.labels, k, inp.labelSmoothing ?? 0);

@@ -58,7 +58,7 @@ export async function loadPretrainedBackbones(model: PoiModel): Promise<string[]
   const { config } = model;
   const lines: string[] = [];
   const backbones: [string, BackboneConfig][] = [['trn', config.trn]];
-  if (model.pin) backbones.push(['pin.stem', config.pin.stem]);
+  if (model.pin && !(config.pin.shareTrnStages > 0)) backbones.push(['pin.stem', config.pin.stem]);
   for (const [name, cfg] of backbones) {
     if (!cfg.pretrained) continue;
     const weights = await pretrainedWeights(name, cfg, config.input);

@@ -13,6 +13,8 @@ export interface TrnOutput {
   logits: tf.Tensor2D;
   /** Confidence logits [B] (sigmoid → c), or null without the uncertainty module. */
   confLogits: tf.Tensor1D | null;
+  /** The backbone's output after the tapped stage (PIN's stem when it shares TRN's trunk). */
+  tap?: tf.Tensor4D;
 }
 
 export class Trn {
@@ -36,8 +38,10 @@ export class Trn {
     }
   }
 
-  forward(x: tf.Tensor4D, ctx: Ctx): TrnOutput {
-    const g = globalAvgPool(this.backbone.features(x, ctx));
+  /** `tapStage` > 0 also returns the feature map after that backbone stage, from the same pass. */
+  forward(x: tf.Tensor4D, ctx: Ctx, tapStage = 0): TrnOutput {
+    const stages = this.backbone.stageOutputs(x, ctx);
+    const g = globalAvgPool(stages[stages.length - 1]);
     const logits = this.head.apply(dropout(g, this.cfg.dropout, ctx));
     let confLogits: tf.Tensor1D | null = null;
     if (this.uncHidden && this.uncOut) {
@@ -46,7 +50,7 @@ export class Trn {
       const h = tf.relu(this.uncHidden.apply(stopGradient(g) as tf.Tensor2D));
       confLogits = tf.reshape(this.uncOut.apply(h), [-1]) as tf.Tensor1D;
     }
-    return { logits, confLogits };
+    return tapStage > 0 ? { logits, confLogits, tap: stages[tapStage - 1] } : { logits, confLogits };
   }
 
   flops(h: number, w: number): number {

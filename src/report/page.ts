@@ -132,9 +132,10 @@ export function configSummary(c: PoiConfig): [string, string][] {
     ['TRN backbone', bb(m.trn)],
   ];
   if (objectiveOf(m).usesPin) {
-    rows.push(['PIN', `stem ${bb(m.pin.stem)}; branches [${m.pin.branchWidths.join(', ')}]; AU prior ${m.pin.useAuPrior ? 'on' : 'off'}; mutual ${m.pin.mutual ? 'on' : 'off'}`]);
+    const stem = m.pin.shareTrnStages > 0 ? `TRN's first ${m.pin.shareTrnStages} backbone stages (shared)` : bb(m.pin.stem);
+    rows.push(['PIN', `stem ${stem}; branches [${m.pin.branchWidths.join(', ')}]; AU prior ${m.pin.useAuPrior ? 'on' : 'off'}; mutual ${m.pin.mutual ? 'on' : 'off'}`]);
     rows.push(['uncertainty module', m.uncertainty.enabled ? `on (hidden ${m.uncertainty.hidden}, loss weight ${m.uncertainty.lossWeight})` : 'off']);
-    rows.push(['transfer', `warm-up ${m.transfer.warmupEpochs} ep, ramp ${m.transfer.rampEpochs} ep, max weight ${m.transfer.maxWeight}, T ${m.transfer.temperature}`]);
+    rows.push(['transfer', `warm-up ${m.transfer.warmupEpochs} ep, ramp ${m.transfer.rampEpochs} ep, max weight ${m.transfer.maxWeight}, T ${m.transfer.temperature}, teacher ${m.transfer.teacher ?? 'pin'}`]);
   }
   const t = c.train;
   rows.push(['schedule', `${t.epochs} epochs, batch ${t.batchSize}, ${t.optimizer} lr ${t.lr} (warm-up ${t.lrWarmupEpochs} ep, cosine to ×${t.minLrFactor}), weight decay ${t.weightDecay}`]);

@@ -143,10 +143,11 @@ async function trainLocked(opts: TrainOptions, log: (m: string) => void): Promis
 
   // training labels, with synthetic noise when asked (seeded, recorded)
   let labels = data.train.labels;
-  if (config.noise > 0) {
-    const noisy = injectNoise(data.train, config.noise, config.seed, join(outDir, 'noise.csv'));
+  if (config.noise > 0 || config.noiseList) {
+    const noisy = injectNoise(data.train, config.noise, config.seed, join(outDir, 'noise.csv'), config.noiseList || undefined);
     labels = noisy.labels;
-    log(`label noise: flipped ${noisy.flipped} of ${noisy.labelled} training labels (${(config.noise * 100).toFixed(0)}%), list in noise.csv`);
+    const from = config.noiseList ? ` from ${config.noiseList}` : '';
+    log(`label noise: flipped ${noisy.flipped} of ${noisy.labelled} training labels (${(noisy.rate * 100).toFixed(1)}%)${from}, list in noise.csv`);
   }
 
   const model = new PoiModel(config.model, classes, config.seed);

@@ -20,6 +20,7 @@ import * as tf from '../../tf.js';
 import { type Feat, type GraphBuilder, onnxConv, onnxPool, type WeightMap } from '../../onnx/graph.js';
 import type { BackboneConfig } from '../config.js';
 import type { Ctx, ParamStore } from '../params.js';
+import { lastOf } from './layers.js';
 import type { BackboneKind, BackboneNet } from './types.js';
 
 /** The full network's stages: width and dlib's block names (the first of stages 1-4 is a down block). */
@@ -59,6 +60,8 @@ const outSize = (n: number, k: number, s: number, pad: 'same' | 'valid') => (pad
 
 interface Block {
   name: string;
+  /** Index of the stage the block belongs to. */
+  stage: number;
   down: boolean;
   conv1: BiasConv;
   conv2: BiasConv;
@@ -72,6 +75,7 @@ class DlibResNet implements BackboneNet {
   private readonly stem: BiasConv;
   private readonly blocks: Block[] = [];
   readonly outChannels: number;
+  readonly stageChannels: number[];
 
   constructor(p: ParamStore, name: string, cfg: BackboneConfig, inChannels: number) {
     this.stem = biasConv(p, `${name}.${STEM}`, inChannels, 32, 7, 2, 'valid');
@@ -81,6 +85,7 @@ class DlibResNet implements BackboneNet {
         const down = b.includes('_down');
         this.blocks.push({
           name: b,
+          stage: s,
           down,
           conv1: biasConv(p, `${name}.${b}.conv1`, cin, w, 3, down ? 2 : 1, down ? 'valid' : 'same'),
           conv2: biasConv(p, `${name}.${b}.conv2`, w, w, 3, 1, 'same'),
@@ -89,11 +94,18 @@ class DlibResNet implements BackboneNet {
       }
     });
     this.outChannels = cin;
+    this.stageChannels = [...cfg.widths];
   }
 
-  features(x: tf.Tensor4D, _ctx: Ctx): tf.Tensor4D {
+  private blocksUpTo(upTo: number): Block[] {
+    return this.blocks.filter((b) => b.stage < upTo);
+  }
+
+  stageOutputs(x: tf.Tensor4D, _ctx: Ctx, upTo = this.stageChannels.length): tf.Tensor4D[] {
+    const outs: tf.Tensor4D[] = [];
     x = tf.maxPool(runConv(this.stem, x, true), 3, 2, 'valid');
-    for (const blk of this.blocks) {
+    const blocks = this.blocksUpTo(upTo);
+    blocks.forEach((blk, i) => {
       let out = runConv(blk.conv2, runConv(blk.conv1, x, true), false);
       let sc = x;
       if (blk.down) {
@@ -105,11 +117,16 @@ class DlibResNet implements BackboneNet {
         if (dc) sc = tf.pad(sc, [[0, 0], [0, 0], [0, 0], [0, dc]]);
       }
       x = tf.relu(tf.add(out, sc));
-    }
-    return x;
+      if (i === blocks.length - 1 || blocks[i + 1].stage !== blk.stage) outs.push(x);
+    });
+    return outs;
   }
 
-  flops(h: number, w: number): number {
+  features(x: tf.Tensor4D, ctx: Ctx, upTo?: number): tf.Tensor4D {
+    return lastOf(this.stageOutputs(x, ctx, upTo));
+  }
+
+  flops(h: number, w: number, upTo = this.stageChannels.length): number {
     const conv = (c: BiasConv, hh: number, ww: number) => {
       const oh = outSize(hh, c.k, c.stride, c.pad);
       const ow = outSize(ww, c.k, c.stride, c.pad);
@@ -119,7 +136,7 @@ class DlibResNet implements BackboneNet {
     let f = s.f;
     h = outSize(s.oh, 3, 2, 'valid');
     w = outSize(s.ow, 3, 2, 'valid');
-    for (const blk of this.blocks) {
+    for (const blk of this.blocksUpTo(upTo)) {
       const a = conv(blk.conv1, h, w);
       f += a.f + conv(blk.conv2, a.oh, a.ow).f;
       if (blk.down) {
@@ -130,10 +147,10 @@ class DlibResNet implements BackboneNet {
     return f;
   }
 
-  outputSize(h: number, w: number): { h: number; w: number } {
+  outputSize(h: number, w: number, upTo = this.stageChannels.length): { h: number; w: number } {
     h = outSize(outSize(h, 7, 2, 'valid'), 3, 2, 'valid');
     w = outSize(outSize(w, 7, 2, 'valid'), 3, 2, 'valid');
-    for (const blk of this.blocks) {
+    for (const blk of this.blocksUpTo(upTo)) {
       if (blk.down) {
         h = Math.floor(h / 2);
         w = Math.floor(w / 2);

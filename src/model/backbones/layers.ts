@@ -43,6 +43,12 @@ export function onnxConvBn(g: GraphBuilder, name: string, f: Feat, cout: number,
 }
 
 /** Global average pooling [B,H,W,C] → [B,C]. */
+/** The last feature map of a stage list (a backbone has at least one stage). */
+export function lastOf(outs: tf.Tensor4D[]): tf.Tensor4D {
+  if (!outs.length) throw new Error('a backbone needs at least one stage');
+  return outs[outs.length - 1];
+}
+
 export function globalAvgPool(x: tf.Tensor4D): tf.Tensor2D {
   return tf.mean(x, [1, 2]) as tf.Tensor2D;
 }

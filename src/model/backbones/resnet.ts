@@ -2,7 +2,7 @@
 import * as tf from '../../tf.js';
 import type { BackboneConfig } from '../config.js';
 import type { Ctx, ParamStore } from '../params.js';
-import { checkStages, type ConvBn, convBn, onnxConvBn, runConvBn } from './layers.js';
+import { checkStages, type ConvBn, convBn, lastOf, onnxConvBn, runConvBn } from './layers.js';
 import type { BackboneKind, BackboneNet } from './types.js';
 
 interface ResBlock {
@@ -17,6 +17,7 @@ class ResNet implements BackboneNet {
   private readonly stem: ConvBn;
   private readonly stages: ResBlock[][] = [];
   readonly outChannels: number;
+  readonly stageChannels: number[];
 
   constructor(p: ParamStore, name: string, cfg: BackboneConfig, inChannels: number) {
     this.stem = convBn(p, `${name}.stem`, inChannels, cfg.widths[0]);
@@ -33,23 +34,31 @@ class ResNet implements BackboneNet {
       this.stages.push(stage);
     });
     this.outChannels = cin;
+    this.stageChannels = [...cfg.widths];
   }
 
-  features(x: tf.Tensor4D, ctx: Ctx): tf.Tensor4D {
+
+  stageOutputs(x: tf.Tensor4D, ctx: Ctx, upTo = this.stages.length): tf.Tensor4D[] {
+    const outs: tf.Tensor4D[] = [];
     x = runConvBn(this.stem, x, ctx);
-    for (const stage of this.stages) {
+    for (const stage of this.stages.slice(0, upTo)) {
       for (const blk of stage) {
         const h = runConvBn(blk.b, runConvBn(blk.a, x, ctx), ctx, false);
         const sc = blk.down ? runConvBn(blk.down, x, ctx, false) : x;
         x = tf.relu(tf.add(h, sc));
       }
+      outs.push(x);
     }
-    return x;
+    return outs;
   }
 
-  flops(h: number, w: number): number {
+  features(x: tf.Tensor4D, ctx: Ctx, upTo?: number): tf.Tensor4D {
+    return lastOf(this.stageOutputs(x, ctx, upTo));
+  }
+
+  flops(h: number, w: number, upTo = this.stages.length): number {
     let f = this.stem.conv.flops(h, w);
-    for (const stage of this.stages) {
+    for (const stage of this.stages.slice(0, upTo)) {
       for (const blk of stage) {
         f += blk.a.conv.flops(h, w);
         if (blk.down) f += blk.down.conv.flops(h, w);
@@ -63,8 +72,8 @@ class ResNet implements BackboneNet {
     return f;
   }
 
-  outputSize(h: number, w: number): { h: number; w: number } {
-    for (let s = 1; s < this.stages.length; s++) {
+  outputSize(h: number, w: number, upTo = this.stages.length): { h: number; w: number } {
+    for (let s = 1; s < upTo; s++) {
       h = Math.ceil(h / 2);
       w = Math.ceil(w / 2);
     }

@@ -10,12 +10,19 @@ import type { Ctx, ParamStore } from '../params.js';
 /** A built backbone: a feature map from a normalised NHWC batch. */
 export interface BackboneNet {
   readonly outChannels: number;
-  /** Feature map [B, h, w, outChannels]. */
-  features(x: tf.Tensor4D, ctx: Ctx): tf.Tensor4D;
-  /** Multiply-accumulate count ×2 of one forward pass at the given input size. */
-  flops(h: number, w: number): number;
-  /** Spatial size of the feature map for an input of h x w. */
-  outputSize(h: number, w: number): { h: number; w: number };
+  /** Channels after each stage. */
+  readonly stageChannels: number[];
+  /**
+   * Feature map after each of the first `upTo` stages (default all) [B, h, w, C]: one pass gives both
+   * the final map and an inner one (PIN reading TRN's trunk).
+   */
+  stageOutputs(x: tf.Tensor4D, ctx: Ctx, upTo?: number): tf.Tensor4D[];
+  /** Feature map [B, h, w, outChannels] after the first `upTo` stages (default all). */
+  features(x: tf.Tensor4D, ctx: Ctx, upTo?: number): tf.Tensor4D;
+  /** Multiply-accumulate count ×2 of one forward pass through the first `upTo` stages (default all). */
+  flops(h: number, w: number, upTo?: number): number;
+  /** Spatial size of the feature map after the first `upTo` stages (default all) for an input of h x w. */
+  outputSize(h: number, w: number, upTo?: number): { h: number; w: number };
 }
 
 /** Weights that ship inside an npm package, and how they become poi's parameters. */

@@ -3,12 +3,13 @@ import * as tf from '../../tf.js';
 import { onnxPool } from '../../onnx/graph.js';
 import type { BackboneConfig } from '../config.js';
 import type { Ctx, ParamStore } from '../params.js';
-import { checkStages, type ConvBn, convBn, onnxConvBn, runConvBn } from './layers.js';
+import { checkStages, type ConvBn, convBn, lastOf, onnxConvBn, runConvBn } from './layers.js';
 import type { BackboneKind, BackboneNet } from './types.js';
 
 class Vgg implements BackboneNet {
   private readonly stages: ConvBn[][] = [];
   readonly outChannels: number;
+  readonly stageChannels: number[];
 
   constructor(p: ParamStore, name: string, cfg: BackboneConfig, inChannels: number) {
     let cin = inChannels;
@@ -21,19 +22,27 @@ class Vgg implements BackboneNet {
       this.stages.push(stage);
     });
     this.outChannels = cin;
+    this.stageChannels = [...cfg.widths];
   }
 
-  features(x: tf.Tensor4D, ctx: Ctx): tf.Tensor4D {
-    for (const stage of this.stages) {
+
+  stageOutputs(x: tf.Tensor4D, ctx: Ctx, upTo = this.stages.length): tf.Tensor4D[] {
+    const outs: tf.Tensor4D[] = [];
+    for (const stage of this.stages.slice(0, upTo)) {
       for (const u of stage) x = runConvBn(u, x, ctx);
       x = tf.maxPool(x, 2, 2, 'same');
+      outs.push(x);
     }
-    return x;
+    return outs;
   }
 
-  flops(h: number, w: number): number {
+  features(x: tf.Tensor4D, ctx: Ctx, upTo?: number): tf.Tensor4D {
+    return lastOf(this.stageOutputs(x, ctx, upTo));
+  }
+
+  flops(h: number, w: number, upTo = this.stages.length): number {
     let f = 0;
-    for (const stage of this.stages) {
+    for (const stage of this.stages.slice(0, upTo)) {
       for (const u of stage) f += u.conv.flops(h, w);
       h = Math.ceil(h / 2);
       w = Math.ceil(w / 2);
@@ -41,8 +50,8 @@ class Vgg implements BackboneNet {
     return f;
   }
 
-  outputSize(h: number, w: number): { h: number; w: number } {
-    for (let s = 0; s < this.stages.length; s++) {
+  outputSize(h: number, w: number, upTo = this.stages.length): { h: number; w: number } {
+    for (let s = 0; s < upTo; s++) {
       h = Math.ceil(h / 2);
       w = Math.ceil(w / 2);
     }
