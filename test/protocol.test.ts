@@ -1,0 +1,86 @@
+// The comparison protocol (scripts/protocol.mjs): its rows resolve to valid configs that differ only
+// where they should, the published noise lists are what they claim, and the tables report mean ± std.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { resolveConfig } from '../src/cli/train.js';
+import { parseCsv } from '../src/data/csv.js';
+import { tempDir } from './helpers.js';
+
+interface Row { id: string; label: string; config: string; noise?: number; seeds: number[] }
+interface Protocol {
+  ROWS: Row[];
+  runOrder(): { row: Row; seed: number; name: string }[];
+  trainArgs(run: { row: Row; seed: number | string; name: string }, o: { data: string; runs: string }): string[];
+  meanStd(xs: number[]): { m: number; s: number };
+  tables(o: { results: string; data: string; runs: string }): { summary: string; perSeed: string; commands: string };
+}
+const root = resolve(import.meta.dirname, '..', '..');
+const load = async (): Promise<Protocol> => (await import(join(root, 'scripts', 'protocol.mjs'))) as Protocol;
+
+test('protocol rows: valid configs on one backbone, input and schedule; ablations differ in one field', async () => {
+  const p = await load();
+  const names = p.runOrder().map((r) => r.name);
+  assert.equal(new Set(names).size, names.length);
+  const cfgs = new Map(p.ROWS.map((r) => [r.id, resolveConfig(join(root, r.config))]));
+  const ref = cfgs.get('ce')!;
+  for (const [id, c] of cfgs) {
+    assert.deepEqual(c.model.trn, ref.model.trn, id);
+    assert.deepEqual(c.model.input, ref.model.input, id);
+    assert.deepEqual({ ...c.train }, { ...ref.train }, id);
+  }
+  const poi = cfgs.get('poi')!;
+  assert.equal(poi.model.method, 'poi');
+  assert.equal(cfgs.get('poi-no-prior')!.model.pin.useAuPrior, false);
+  assert.equal(cfgs.get('poi-no-mutual')!.model.pin.mutual, false);
+  assert.equal(cfgs.get('poi-no-uncertainty')!.model.uncertainty.enabled, false);
+  for (const id of ['poi-no-prior', 'poi-no-mutual', 'poi-no-uncertainty']) {
+    const a = cfgs.get(id)!;
+    const diff = ['useAuPrior', 'mutual'].filter((k) => (a.model.pin as never)[k] !== (poi.model.pin as never)[k]).length + (a.model.uncertainty.enabled !== poi.model.uncertainty.enabled ? 1 : 0);
+    assert.equal(diff, 1, id);
+  }
+  // noisy rows read the published list, clean rows none
+  const run = p.runOrder().find((r) => r.name === 'poi-n30-s1')!;
+  assert.deepEqual(p.trainArgs(run, { data: 'D', runs: 'R' }).slice(-2), ['--noise-list', 'noise/ferplus/FER2013Train-n30-seed1.csv']);
+  assert.ok(!p.trainArgs(p.runOrder()[0], { data: 'D', runs: 'R' }).includes('--noise-list'));
+});
+
+test('published noise lists: the stated fraction of FER2013Train, each flip to another class', () => {
+  for (const rate of [10, 20, 30]) {
+    const file = join(root, 'noise', 'ferplus', `FER2013Train-n${rate}-seed1.csv`);
+    const [head, ...rows] = parseCsv(readFileSync(file, 'utf8'), file);
+    assert.deepEqual(head.fields, ['index', 'path', 'from', 'to', 'from_class', 'to_class']);
+    // 25,045 labelled faces under the majority protocol
+    assert.equal(rows.length, Math.round((rate / 100) * 25045), file);
+    const paths = new Set(rows.map((r) => r.fields[1]));
+    assert.equal(paths.size, rows.length);
+    for (const r of rows) {
+      assert.match(r.fields[1], /^FER2013Train\/fer\d+\.png$/);
+      assert.notEqual(r.fields[4], r.fields[5]);
+    }
+  }
+});
+
+test('protocol tables: mean ± sample std over the recorded seeds, and each run on its own line', async () => {
+  const p = await load();
+  const dir = tempDir('poi-protocol-');
+  const rec = (name: string, acc: number) => {
+    mkdirSync(join(dir, name), { recursive: true });
+    const ev = { accuracy: acc, meanClassAccuracy: acc / 2, votes: { kl: 0.5 }, calibration: { ece: 0.02 }, uncertainty: { spearmanVoteEntropy: 0.4, maxProbSpearmanVoteEntropy: 0.45 } };
+    writeFileSync(join(dir, name, 'eval-valid.json'), JSON.stringify(ev));
+    writeFileSync(join(dir, name, 'eval-valid-votes-raw.json'), JSON.stringify(ev));
+    writeFileSync(join(dir, name, 'summary.json'), JSON.stringify({ wallSeconds: 600 }));
+  };
+  rec('ce-s1', 0.8);
+  rec('ce-s2', 0.82);
+  rec('ce-s3', 0.84);
+  rec('poi-s1', 0.83);
+  assert.deepEqual(p.meanStd([0.8, 0.82, 0.84]).m.toFixed(4), '0.8200');
+  const t = p.tables({ results: dir, data: 'D', runs: 'R' });
+  // mean 82.00, sample std 2.00 (points)
+  assert.match(t.summary, /\| CE \| 1, 2, 3 \| 82\.00 ± 2\.00 \| 41\.00 ± 1\.00 \|/);
+  assert.match(t.summary, /\| POI \(shared trunk, ensemble teacher\) \| 1 \| 83\.00 \|/);
+  assert.equal(t.perSeed.split('\n').filter((l) => l.startsWith('| CE |')).length, 3);
+  assert.match(t.commands, /npx poi train --config configs\/protocol\/ce\.json --seed N/);
+});
