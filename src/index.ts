@@ -52,6 +52,7 @@ export {
   type RegionResult,
   type ImageResult,
 } from './infer/recognizer.js';
+export { createPipeline, photoFromRgba, type Pipeline, type PipelineOptions, type PipelineResult, type Platform, type Photo, type AlignedCrop, type DetectedFace } from './infer/pipeline.js';
 export { createTfjsRunner, type TrnRunner } from './infer/runner.js';
 export { FER_TEMPLATE, alignFace, alignmentTransform, facePoints, placeRegion, warpToCrop, type FacePoints, type Point, type Box, type RawImage, type Similarity } from './face/align.js';
 export { ImageError } from './face/image.js';
