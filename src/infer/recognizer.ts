@@ -23,7 +23,7 @@ import type { PoiModel } from '../model/poi.js';
 import { FaceDetector, type DetectorName, type DetectorOptions } from '../face/detector.js';
 import { decodeAligned, decodePhoto } from '../face/image.js';
 import { parseTta, withFlipTta, type TrnRunner, type Tta } from './runner.js';
-import { openTrnRunner, type Runtime } from './runtime.js';
+import { openRunner, type Runtime } from './runtime.js';
 import { createPipeline, type FaceResult, type ImageResult, type RecognizeOptions } from './pipeline.js';
 
 /** The package's root folder (holds package.json and models/). */
@@ -44,7 +44,7 @@ export interface RecognizerOptions extends DetectorOptions {
   /** wasm threads. */
   threads?: number;
   /**
-   * Runs TRN instead of tfjs (e.g. createOrtRunner(modelDir) from src/onnx/runtime.ts). The recognizer
+   * Runs TRN instead of tfjs (e.g. createOrtRunner(modelDir) from src/infer/ort-runner.ts). The recognizer
    * disposes it. Detection and `explain` still use tfjs.
    */
   runner?: TrnRunner;
@@ -100,8 +100,9 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
     return modelLoading;
   };
   const tta = parseTta(options.tta) ?? 'none';
-  const base = options.runner ?? (await openTrnRunner(folder, { runtime: options.runtime, threads: options.threads, getModel }));
-  const runner = tta === 'flip' ? withFlipTta(base, input) : base;
+  const runner = options.runner
+    ? tta === 'flip' ? withFlipTta(options.runner, input) : options.runner
+    : await openRunner(folder, { runtime: options.runtime, tta, threads: options.threads, getModel });
 
   let detector: Promise<FaceDetector> | null = null;
   const getDetector = (): Promise<FaceDetector> => {
