@@ -14,7 +14,7 @@ import { crossFitTemperature, fitTemperature, logitsFromProbs, meanNll, PROB_FLO
 import { accuracy, expectedCalibrationError, riskCoverage } from './metrics.js';
 import { HEAD_LAYER, writeCalibratedModel } from '../model/calibration.js';
 import { readModelFolder, type CalibrationRecord } from '../model/io.js';
-import { hasUncertaintyHead } from '../onnx/export.js';
+import { hasUncertaintyHead } from '../model/objectives.js';
 import { defaultSplits, loadSet, parseMapping } from '../data/load.js';
 import { predictModelSet, type Runtime } from './evaluate-model.js';
 

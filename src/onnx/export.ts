@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { backboneKind } from '../model/backbones/index.js';
 import type { ModelConfig } from '../model/config.js';
-import { objectiveOf } from '../model/objectives.js';
+import { hasUncertaintyHead } from '../model/objectives.js';
 import { modelFolderOf, unpackTensors, type ModelSource, type TensorMap } from '../model/io.js';
 import type { PoiModel } from '../model/poi.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -41,10 +41,7 @@ export function fingerprintOf(modelJson: Uint8Array, weights: Uint8Array): strin
   return createHash('sha256').update(modelJson).update(weights).digest('hex');
 }
 
-/** Does this model have the uncertainty head? Same rule as the PoiModel constructor. */
-export function hasUncertaintyHead(config: ModelConfig): boolean {
-  return objectiveOf(config).uncertaintyHead(config);
-}
+export { hasUncertaintyHead };
 
 function dense(g: GraphBuilder, name: string, x: string, cin: number, cout: number): string {
   const w = g.init(`${name}.w`, [cin, cout], g.weight(`${name}.w`, [cin, cout]));
