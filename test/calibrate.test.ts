@@ -294,3 +294,31 @@ test('poi calibrate --tta flip: T fitted to the flip-averaged reading, recorded,
   assert.equal(cli, 0);
   await assert.rejects(calibrateCommand([src, '--data', data, '--tta', 'mirror']), /--tta: expected none or flip, got "mirror"/);
 });
+
+test('rewriteModelFolder (export --weights, calibrate, balance): other files kept but a stale model.onnx, folders that are not models refused', async () => {
+  const { rewriteWeights } = await import('../src/model/io.js');
+  const { writeFileSync } = await import('node:fs');
+  const root = tempDir('poi-rewrite-');
+  const src = join(root, 'm');
+  (await tinyModel(src, 3)).dispose();
+  writeFileSync(join(src, 'NOTES.txt'), 'kept');
+  writeFileSync(join(src, 'model.onnx'), 'stale');
+  const r = await rewriteWeights(src, src, 'float16');
+  assert.ok(r.after < r.before);
+  assert.equal(readFileSync(join(src, 'NOTES.txt'), 'utf8'), 'kept', 'in place keeps the folder\'s other files');
+  assert.ok(!existsSync(join(src, 'model.onnx')), 'the old export does not hold these weights');
+  assert.ok((await readModelManifest(src)).weights.some((w) => w.dtype === 'float16'));
+  (await loadModel(src)).model.dispose();
+  const other = join(root, 'not-a-model');
+  mkdirSync(other);
+  writeFileSync(join(other, 'photo.jpg'), 'x');
+  await assert.rejects(rewriteWeights(src, other, 'float32'), /not-a-model: exists and is not a poi model folder; refusing to replace it/);
+  assert.ok(existsSync(join(other, 'photo.jpg')));
+  const file = join(root, 'a-file');
+  writeFileSync(file, 'x');
+  await assert.rejects(writeCalibratedModel(src, file, 2, {} as CalibrationRecord), /a-file: exists and is not a folder/);
+  assert.equal(readFileSync(file, 'utf8'), 'x');
+  await rewriteWeights(src, join(root, 'copy'), 'uint8');
+  assert.equal(readFileSync(join(root, 'copy', 'NOTES.txt'), 'utf8'), 'kept');
+  assert.ok(readdirSync(root).every((f) => !f.includes('.tmp-') && !f.includes('.old-')), 'no leftovers');
+});

@@ -5,8 +5,6 @@
  * 2-fold cross-fitted ECE (honest: each half is calibrated with the T of the other half); check the
  * written folder reproduces the fitted probabilities.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { ImageSet } from '../data/types.js';
 import type { FerplusSoftMode } from '../data/ferplus.js';
 import type { Tta } from '../infer/runner.js';
@@ -15,6 +13,7 @@ import { accuracy, expectedCalibrationError, riskCoverage } from './metrics.js';
 import { HEAD_LAYER, writeCalibratedModel } from '../model/calibration.js';
 import { readModelFolder, type CalibrationRecord } from '../model/io.js';
 import { hasUncertaintyHead } from '../model/objectives.js';
+import { keepOnnxFresh } from '../onnx/export.js';
 import { defaultSplits, loadSet, parseMapping } from '../data/load.js';
 import { predictModelSet, type Runtime } from './evaluate-model.js';
 
@@ -183,14 +182,8 @@ export async function calibrateModel(o: CalibrateOptions): Promise<CalibrateResu
     calibratedAt: new Date().toISOString(),
     ...(prev ? { previous: [...(older ?? []), prevRest as Omit<CalibrationRecord, 'previous'>] } : {}),
   };
-  const hadOnnx = existsSync(join(o.model, 'model.onnx'));
-  await writeCalibratedModel(o.model, out, T, record);
-  if (hadOnnx) {
-    // the folder's model.onnx was exported from the old weights: re-export so it stays usable
-    const { exportOnnxFromDir } = await import('../onnx/export.js');
-    await exportOnnxFromDir(out);
-    result.onnxReexported = true;
-  }
+  // the folder's model.onnx was exported from the old weights: re-export so it stays usable
+  result.onnxReexported = await keepOnnxFresh(o.model, out, () => writeCalibratedModel(o.model, out, T, record));
   // check the written folder really gives softmax(log p / T) and the same confidence
   const m = Math.min(VERIFY_FACES, set.labels.length);
   const check = await predictModelSet(out, head(set, m), run);

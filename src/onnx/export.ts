@@ -6,6 +6,7 @@
  *   src/model/backbones/) → global average pool → head → softmax = probs; uncertainty head (dense,
  *   ReLU, dense, sigmoid) = confidence, or the top probability without one. Dropout is the identity.
  */
+import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -120,6 +121,17 @@ export async function onnxBytesFromDir(src: ModelSource): Promise<Uint8Array> {
 export async function exportOnnxFromDir(dir: string, file = join(dir, ONNX_FILE)): Promise<string> {
   await writeFileAtomic(file, await onnxBytesFromDir(dir));
   return file;
+}
+
+/**
+ * Run `write`, which rewrites `srcDir`'s weights into `outDir` (calibrate, balance), and when `srcDir`
+ * had a model.onnx, export `outDir`'s afresh: the old one holds the old weights. Says whether it did.
+ */
+export async function keepOnnxFresh(srcDir: string, outDir: string, write: () => Promise<unknown>): Promise<boolean> {
+  const hadOnnx = existsSync(join(srcDir, ONNX_FILE));
+  await write();
+  if (hadOnnx) await exportOnnxFromDir(outDir);
+  return hadOnnx;
 }
 
 /** Export an in-memory model's TRN (reads its current weights). */
