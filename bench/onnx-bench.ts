@@ -15,7 +15,7 @@ import { initBackend } from '../src/backend/index.js';
 import { presetConfig, mergeConfig } from '../src/model/config.js';
 import { loadModel, saveModel } from '../src/model/io.js';
 import { PoiModel } from '../src/model/poi.js';
-import { createOrtRunner, onnxAvailable } from '../src/onnx/runtime.js';
+import { createOrtRunner, onnxAvailable } from '../src/infer/ort-runner.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 

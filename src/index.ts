@@ -41,7 +41,7 @@ export { BACKBONES, backboneKind, createBackbone, type BackboneKind, type Backbo
 export { loadPretrainedBackbones, pretrainedWeights } from './model/pretrained.js';
 export { defaultSplits, loadSet } from './data/load.js';
 export { type CalibrationRecord } from './model/io.js';
-export { createOrtRunner, onnxAvailable, type OrtRunnerOptions } from './onnx/runtime.js';
+export { createOrtRunner, onnxAvailable, type OrtRunnerOptions } from './infer/ort-runner.js';
 export {
   createRecognizer,
   defaultModelDir,
@@ -52,7 +52,9 @@ export {
   type RegionResult,
   type ImageResult,
 } from './infer/recognizer.js';
-export { createTfjsRunner, type TrnRunner } from './infer/runner.js';
+export { createPipeline, photoFromRgba, type Pipeline, type PipelineOptions, type PipelineResult, type Platform, type Photo, type AlignedCrop, type DetectedFace } from './infer/pipeline.js';
+export { createTfjsRunner, withFlipTta, type TrnRunner, type Tta } from './infer/runner.js';
+export { openRunner, RUNTIMES, type OpenRunnerOptions } from './infer/runtime.js';
 export { FER_TEMPLATE, alignFace, alignmentTransform, facePoints, placeRegion, warpToCrop, type FacePoints, type Point, type Box, type RawImage, type Similarity } from './face/align.js';
 export { ImageError } from './face/image.js';
 export { type DetectorName, type DetectorOptions } from './face/detector.js';

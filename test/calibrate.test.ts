@@ -11,7 +11,7 @@ import { PoiModel } from '../src/model/poi.js';
 import { writeCalibratedModel } from '../src/model/calibration.js';
 import { crossFitTemperature, fitTemperature, logitsFromProbs, meanNll, scaleProbs, temperatureNll, uncertaintyVsVotes } from '../src/eval/calibrate.js';
 import { expectedCalibrationError } from '../src/eval/metrics.js';
-import { createOrtRunner, onnxAvailable, resolveOnnxFile } from '../src/onnx/runtime.js';
+import { createOrtRunner, onnxAvailable, resolveOnnxFile } from '../src/infer/ort-runner.js';
 import { calibrateCommand, formatCalibration } from '../src/cli/calibrate.js';
 import { calibrateModel } from '../src/eval/calibrate-model.js';
 import { Rng } from '../src/util/rng.js';
@@ -263,4 +263,62 @@ test('poi calibrate: unknown model folder, missing --data, unlabelled data give 
   const unlabelled = await ferplusFolder(8, false);
   await assert.rejects(calibrateModel({ model: dir, data: unlabelled, quiet: true }), /no labelled images found/);
   assert.ok(existsSync(join(dir, 'model.json')) && !JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')).calibration);
+});
+
+test('poi calibrate --tta flip: T fitted to the flip-averaged reading, recorded, the baked head checked on the plain reading', async () => {
+  const data = await ferplusFolder(48, true);
+  const root = tempDir('poi-calib-tta-');
+  const src = join(root, 'm');
+  (await tinyModel(src, 7)).dispose();
+  const { predictModelSet } = await import('../src/eval/evaluate-model.js');
+  const { loadSet } = await import('../src/data/load.js');
+  const manifest = await readModelManifest(src);
+  const { set } = await loadSet(data, 'valid', manifest.input, { classes: manifest.classes, quiet: true });
+  const flip = await predictModelSet(src, set, { runtime: 'tfjs', tta: 'flip' });
+  const plain = await predictModelSet(src, set, { runtime: 'tfjs' });
+  const tFlip = fitTemperature(logitsFromProbs(flip.probs), set.labels).temperature;
+  const tPlain = fitTemperature(logitsFromProbs(plain.probs), set.labels).temperature;
+  assert.notEqual(meanNll(flip.probs, set.labels), meanNll(plain.probs, set.labels), 'the two readings differ');
+
+  const out = join(root, 'cal');
+  const r = await calibrateModel({ model: src, data, out, tta: 'flip', runtime: 'tfjs', quiet: true });
+  assert.equal(r.temperature, tFlip);
+  assert.ok(Math.abs(r.before.nll - meanNll(flip.probs, set.labels)) < 1e-9, 'fitted and measured on the flip reading');
+  assert.match(r.runtime, /\+flip$/);
+  assert.ok(r.verified && r.verified.maxProbDiff < 1e-4 && r.verified.maxConfidenceDiff < 1e-4, JSON.stringify(r.verified));
+  const m = await readModelManifest(out);
+  assert.equal(m.calibration?.fittedOn.tta, 'flip');
+  assert.equal((await calibrateModel({ model: src, data, dryRun: true, quiet: true, runtime: 'tfjs' })).temperature, tPlain);
+  // the command takes the run and data groups
+  const cli = await calibrateCommand([src, '--data', data, '--dry-run', '--json', '--tta', 'flip', '--runtime', 'tfjs', '--votes', 'raw']);
+  assert.equal(cli, 0);
+  await assert.rejects(calibrateCommand([src, '--data', data, '--tta', 'mirror']), /--tta: expected none or flip, got "mirror"/);
+});
+
+test('rewriteModelFolder (export --weights, calibrate, balance): other files kept but a stale model.onnx, folders that are not models refused', async () => {
+  const { rewriteWeights } = await import('../src/model/io.js');
+  const { writeFileSync } = await import('node:fs');
+  const root = tempDir('poi-rewrite-');
+  const src = join(root, 'm');
+  (await tinyModel(src, 3)).dispose();
+  writeFileSync(join(src, 'NOTES.txt'), 'kept');
+  writeFileSync(join(src, 'model.onnx'), 'stale');
+  const r = await rewriteWeights(src, src, 'float16');
+  assert.ok(r.after < r.before);
+  assert.equal(readFileSync(join(src, 'NOTES.txt'), 'utf8'), 'kept', 'in place keeps the folder\'s other files');
+  assert.ok(!existsSync(join(src, 'model.onnx')), 'the old export does not hold these weights');
+  assert.ok((await readModelManifest(src)).weights.some((w) => w.dtype === 'float16'));
+  (await loadModel(src)).model.dispose();
+  const other = join(root, 'not-a-model');
+  mkdirSync(other);
+  writeFileSync(join(other, 'photo.jpg'), 'x');
+  await assert.rejects(rewriteWeights(src, other, 'float32'), /not-a-model: exists and is not a poi model folder; refusing to replace it/);
+  assert.ok(existsSync(join(other, 'photo.jpg')));
+  const file = join(root, 'a-file');
+  writeFileSync(file, 'x');
+  await assert.rejects(writeCalibratedModel(src, file, 2, {} as CalibrationRecord), /a-file: exists and is not a folder/);
+  assert.equal(readFileSync(file, 'utf8'), 'x');
+  await rewriteWeights(src, join(root, 'copy'), 'uint8');
+  assert.equal(readFileSync(join(root, 'copy', 'NOTES.txt'), 'utf8'), 'kept');
+  assert.ok(readdirSync(root).every((f) => !f.includes('.tmp-') && !f.includes('.old-')), 'no leftovers');
 });

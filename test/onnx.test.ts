@@ -11,12 +11,12 @@ import { DLIB_DEPTHS, DLIB_WIDTHS } from '../src/model/backbones/dlib-resnet.js'
 import { PoiModel } from '../src/model/poi.js';
 import { buildTrnOnnx, readTrnSource } from '../src/onnx/export.js';
 import { decodeModel, encodeModel, tensorFloats } from '../src/onnx/proto.js';
-import { createOrtRunner, onnxAvailable, resolveOnnxFile } from '../src/onnx/runtime.js';
+import { createOrtRunner, onnxAvailable, resolveOnnxFile } from '../src/infer/ort-runner.js';
 import { exportCommand } from '../src/cli/export.js';
 import { Rng } from '../src/util/rng.js';
 import { FER_CLASSES, syntheticSet, tempDir } from './helpers.js';
 import { predictModelSet } from '../src/eval/evaluate-model.js';
-import { openTrnRunner } from '../src/infer/runtime.js';
+import { openRunner } from '../src/infer/runtime.js';
 
 const SHIPPED = 'models/poi-ferplus';
 const TOL = 1e-4;
@@ -248,7 +248,7 @@ test('poi eval\'s set prediction: onnx and tfjs runtimes agree on a decoded imag
   }
 });
 
-test('openTrnRunner: one rule for every command — tfjs by name, onnx or an error, auto falls back with a warning', async () => {
+test('openRunner: one rule for every command — tfjs by name, onnx or an error, auto falls back with a warning', async () => {
   const { model, dir } = await randomModel({}, 12);
   const missing = join(tempDir('poi-no-model-'), 'nothing-here');
   let loads = 0;
@@ -259,25 +259,25 @@ test('openTrnRunner: one rule for every command — tfjs by name, onnx or an err
     return model;
   };
   try {
-    await assert.rejects(openTrnRunner(dir, { runtime: 'gpu' as never, getModel }), /unknown runtime "gpu"/);
-    const t = await openTrnRunner(dir, { runtime: 'tfjs', getModel });
+    await assert.rejects(openRunner(dir, { runtime: 'gpu' as never, getModel }), /unknown runtime "gpu"/);
+    const t = await openRunner(dir, { runtime: 'tfjs', getModel });
     assert.match(t.backend, /^tfjs-/);
     assert.equal(loads, 1);
     if (!noOrt) {
       // ORT cannot open a folder without a model: 'onnx' says so, 'auto' warns and runs tfjs
-      await assert.rejects(openTrnRunner(missing, { runtime: 'onnx', getModel }), /nothing-here/);
+      await assert.rejects(openRunner(missing, { runtime: 'onnx', getModel }), /nothing-here/);
       const warnings: string[] = [];
       const onWarning = (w: Error): void => void warnings.push(w.message);
       process.on('warning', onWarning);
       try {
-        const a = await openTrnRunner(missing, { runtime: 'auto', getModel });
+        const a = await openRunner(missing, { runtime: 'auto', getModel });
         await new Promise((r) => setImmediate(r));
         assert.match(a.backend, /^tfjs-/);
         assert.ok(warnings.some((w) => /onnxruntime failed .*using tfjs/.test(w)), `warnings: ${warnings.join(' | ')}`);
       } finally {
         process.off('warning', onWarning);
       }
-      const o = await openTrnRunner(dir, { runtime: 'auto', getModel });
+      const o = await openRunner(dir, { runtime: 'auto', getModel });
       assert.equal(o.backend, 'onnxruntime');
       o.dispose();
     }

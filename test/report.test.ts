@@ -19,6 +19,7 @@ import { selectFaces } from '../src/report/faces.js';
 import { headlineFigures } from '../src/report/page.js';
 import { renderSpec } from '../src/report/render.js';
 import { Rng } from '../src/util/rng.js';
+import { onnxAvailable } from '../src/infer/ort-runner.js';
 import { syntheticSet, tempDir, votesFor, writeFerplusSplit } from './helpers.js';
 
 process.env.POI_CACHE_DIR = tempDir('poi-report-cache-');
@@ -172,6 +173,35 @@ test('report --votes raw: KL and vote entropy against the votes as cast', async 
   const bad = spawnSync(process.execPath, [BIN, 'report', bare, '--data', ferplus, '--votes', 'all'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--votes: expected drop-single or raw, got "all"/);
+});
+
+test('report --tta flip and --runtime: the page shows the flip-averaged reading, on the engine asked for', async () => {
+  const bare = await bareModel(5);
+  const { predictModelSet } = await import('../src/eval/evaluate-model.js');
+  const { model, manifest } = await loadModel(bare);
+  model.dispose();
+  const { set } = await loadSet(data, 'valid', manifest.input, { classes: manifest.classes, quiet: true });
+  const flip = await predictModelSet(bare, set, { runtime: 'tfjs', tta: 'flip' });
+  const want = headline(evaluate({ probs: flip.probs, labels: set.labels, classes: set.classes, votes: set.soft, uncertainty: flip.confidence.map((c) => 1 - c) }));
+  const plain = headline(await referenceEval(bare));
+  assert.notEqual(want.klToVotes, plain.klToVotes, 'flip TTA changes the numbers');
+  const r = await buildReport({ dir: bare, out: join(tempDir(), 'flip'), data, split: 'valid', tta: 'flip', faces: 0, quiet: true });
+  const html = readFileSync(r.html, 'utf8');
+  const got = headlineFromHtml(html);
+  for (const [k, v] of Object.entries(want)) assert.ok(Number.isNaN(v) ? Number.isNaN(got[k]) : Math.abs(got[k] - v) < 1e-12, `${k}: page ${got[k]}, flip ${v}`);
+  assert.match(html, /<th>runtime<\/th><td>tfjs-[a-z]+\+flip<\/td>/);
+  // the command takes both options and checks them
+  const bad = spawnSync(process.execPath, [BIN, 'report', bare, '--data', data, '--runtime', 'gpu'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--runtime: expected auto, onnx or tfjs, got "gpu"/);
+  const badTta = spawnSync(process.execPath, [BIN, 'report', bare, '--data', data, '--tta', 'mirror'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(badTta.status, 2);
+  assert.match(badTta.stderr, /--tta: expected none or flip, got "mirror"/);
+  if (onnxAvailable()) {
+    const o = await buildReport({ dir: bare, out: join(tempDir(), 'onnx'), data, split: 'valid', runtime: 'onnx', faces: 0, quiet: true });
+    assert.match(readFileSync(o.html, 'utf8'), /<th>runtime<\/th><td>onnxruntime<\/td>/);
+    for (const k of ['accuracy', 'klToVotes']) assert.ok(Math.abs(headlineFromHtml(readFileSync(o.html, 'utf8'))[k] - plain[k]) < 1e-4, k);
+  }
 });
 
 test('a missing log.jsonl or model gives a clear error', async () => {

@@ -6,11 +6,62 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
+/** Every command initialises tfjs, so every command takes its backend and threads. */
 export const COMMON_OPTIONS: Options = {
   backend: { type: 'string' },
   threads: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
+
+// Option groups, declared once with their parser and their usage line, and spread into every command
+// that takes them (eval, calibrate, report; predict and serve take the run group).
+
+/** How TRN runs (src/infer/runtime.ts openRunner). */
+export const RUN_OPTIONS: Options = {
+  backend: { type: 'string' },
+  threads: { type: 'string' },
+  runtime: { type: 'string' },
+  tta: { type: 'string' },
+};
+
+export const RUN_USAGE = `[--runtime auto|onnx|tfjs]   (default auto: onnx when onnxruntime-node loads)
+          [--tta flip]   also run TRN on each face's mirror image and average`;
+
+export interface RunOptions {
+  backend?: string;
+  threads?: number;
+  runtime?: Runtime;
+  tta?: Tta;
+}
+
+export function runOptions(v: Parsed['values']): RunOptions {
+  return { backend: str(v.backend), threads: num('threads', v.threads, { int: true, min: 1 }), runtime: runtimeOption(v.runtime), tta: ttaOption(v.tta) };
+}
+
+/** Which labelled faces a model is measured on (src/data/load.ts loadSet). */
+export const DATA_OPTIONS: Options = {
+  data: { type: 'string', short: 'd' },
+  split: { type: 'string' },
+  map: { type: 'string' },
+  limit: { type: 'string' },
+  votes: { type: 'string' },
+};
+
+export const DATA_USAGE = `[--split name] [--map "theirs=ours,..."] [--limit N]
+          [--votes drop-single|raw]   FERPlus votes for KL/Spearman: single votes dropped (default) or as cast`;
+
+export interface DataOptions {
+  data?: string;
+  split?: string;
+  /** "theirs=ours,..." as given (src/data/load.ts parseMapping reads it). */
+  map?: string;
+  limit?: number;
+  votes?: FerplusSoftMode;
+}
+
+export function dataOptions(v: Parsed['values']): DataOptions {
+  return { data: str(v.data), split: str(v.split), map: str(v.map), limit: num('limit', v.limit, { int: true, min: 1 }), votes: votesOption(v.votes) };
+}
 
 export interface Parsed {
   values: Record<string, string | boolean | undefined>;

@@ -2,8 +2,6 @@
  * `poi balance <model dir> --data <dir> [--tau 1] [--split train] [--out dir]`: bake post-hoc logit
  * adjustment into the model (src/model/balance.ts), with the class frequencies of the training split.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { num, parse, str, UsageError } from './args.js';
 import { defaultSplits } from '../data/load.js';
 
@@ -25,12 +23,8 @@ export async function balanceCommand(argv: string[]): Promise<number> {
   const manifest = await readModelManifest(model);
   const prior = classPrior(data, split, manifest.classes);
   const out = str(v.out) ?? model;
-  const hadOnnx = existsSync(join(model, 'model.onnx'));
-  await writeBalancedModel(model, out, tau, { ...prior, split: split ?? '' });
-  if (hadOnnx) {
-    const { exportOnnxFromDir } = await import('../onnx/export.js');
-    await exportOnnxFromDir(out);
-  }
+  const { keepOnnxFresh } = await import('../onnx/export.js');
+  await keepOnnxFresh(model, out, () => writeBalancedModel(model, out, tau, { ...prior, split: split ?? '' }));
   const freq = manifest.classes.map((c, i) => `${c} ${(prior.prior[i] * 100).toFixed(1)}%`).join(', ');
   process.stderr.write(`wrote ${out}: logits − ${tau}·log(class frequency) from ${prior.dataset} (${prior.n} labels: ${freq})\n`);
   return 0;

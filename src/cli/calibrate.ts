@@ -2,7 +2,7 @@
 import { PROB_FLOOR } from '../eval/calibrate.js';
 import { calibrateModel, type CalibrateResult } from '../eval/calibrate-model.js';
 import { HEAD_LAYER } from '../model/calibration.js';
-import { num, parse, str, UsageError, runtimeOption } from './args.js';
+import { num, parse, str, UsageError, DATA_OPTIONS, dataOptions, RUN_OPTIONS, runOptions } from './args.js';
 
 export { calibrateModel, type CalibrateOptions, type CalibrateResult } from '../eval/calibrate-model.js';
 
@@ -57,35 +57,27 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
     'calibrate',
     argv,
     {
-      data: { type: 'string', short: 'd' },
-      split: { type: 'string' },
+      ...RUN_OPTIONS,
+      ...DATA_OPTIONS,
       out: { type: 'string', short: 'o' },
       seed: { type: 'string' },
       'dry-run': { type: 'boolean' },
       json: { type: 'boolean' },
-      map: { type: 'string' },
-      limit: { type: 'string' },
-      runtime: { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
     },
     true,
   );
   if (positionals.length !== 1) throw new UsageError('poi calibrate: expected one model folder: poi calibrate <model dir> --data <dir> [--split name] [--out <model dir>]');
-  const data = str(v.data);
+  const { data, ...dataOpts } = dataOptions(v);
   if (!data) throw new UsageError('poi calibrate: --data <dir> is required (a labelled dataset folder)');
-  const runtime = runtimeOption(v.runtime);
   const r = await calibrateModel({
     model: positionals[0],
     data,
-    split: str(v.split),
+    ...dataOpts,
+    ...runOptions(v),
     out: str(v.out),
     seed: num('seed', v.seed, { int: true, min: 0 }),
     dryRun: !!v['dry-run'],
-    runtime,
-    backend: str(v.backend),
-    threads: num('threads', v.threads, { int: true, min: 1 }),
-    limit: num('limit', v.limit, { int: true, min: 1 }),
-    map: str(v.map),
     quiet: !!(v.quiet || v.json),
   });
   process.stdout.write(v.json ? JSON.stringify(r) + '\n' : formatCalibration(r) + '\n');

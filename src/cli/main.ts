@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { UsageError } from './args.js';
+import { DATA_USAGE, RUN_USAGE, UsageError } from './args.js';
 
 /** One row per command: its usage lines (for `poi help` and `poi <command> --help`) and how to run it. */
 interface Command {
@@ -18,15 +18,17 @@ const COMMANDS: Record<string, Command> = {
     run: async (a) => (await import('./train.js')).trainCommand(a),
   },
   eval: {
-    usage: `poi eval  --model <dir> --data <dir> [--split name] [--json] [--map "theirs=ours,..."]
-          [--runtime auto|onnx|tfjs]   (default auto: onnx when onnxruntime-node loads)
-          [--tta flip]   also run TRN on each face's mirror image and average
-          [--votes drop-single|raw]   FERPlus votes for KL/Spearman: single votes dropped (default) or as cast`,
+    usage: `poi eval  --model <dir> --data <dir> [--json]
+          ${DATA_USAGE}
+          ${RUN_USAGE}`,
     run: async (a) => (await import('./eval.js')).evalCommand(a),
   },
   calibrate: {
-    usage: `poi calibrate <model dir> --data <dir> [--split name] [--out <model dir>] [--seed N] [--dry-run] [--json]
-          fit a temperature on a labelled split (default: validation) and bake it into TRN's head`,
+    usage: `poi calibrate <model dir> --data <dir> [--out <model dir>] [--seed N] [--dry-run] [--json]
+          fit a temperature on a labelled split (default: validation) and bake it into TRN's head
+          ${DATA_USAGE}
+          ${RUN_USAGE}
+          (with --tta flip, T is fitted to the flip-averaged reading)`,
     run: async (a) => (await import('./calibrate.js')).calibrateCommand(a),
   },
   balance: {
@@ -40,16 +42,19 @@ poi export --weights float16|uint8 <model dir> [--out dir]   the model folder wi
     run: async (a) => (await import('./export.js')).exportCommand(a),
   },
   report: {
-    usage: 'poi report <run dir | model dir> [--out dir] [--data <dir>] [--split name] [--limit N] [--faces N] [--votes drop-single|raw]',
+    usage: `poi report <run dir | model dir> [--out dir] [--data <dir>] [--faces N]
+          ${DATA_USAGE}
+          ${RUN_USAGE.replace('default auto: onnx when onnxruntime-node loads', 'default tfjs here: the engine the saved metrics were measured on')}`,
     run: async (a) => (await import('./report.js')).reportCommand(a),
   },
   predict: {
     usage: `poi predict <files, folders or globs> [--json] [--explain] [--aligned] [--model dir] [--detector ssd|tiny] [--max-file-mb N]
-          [--runtime auto|onnx|tfjs]   (TRN on onnxruntime-node when it loads, else tfjs) [--tta flip]`,
+          ${RUN_USAGE}`,
     run: async (a) => (await import('./predict.js')).predictCommand(a),
   },
   serve: {
-    usage: 'poi serve [--port 8080] [--host 127.0.0.1] [--model dir] [--concurrency N] [--max-body-mb N] [--timeout-ms N]',
+    usage: `poi serve [--port 8080] [--host 127.0.0.1] [--model dir] [--concurrency N] [--max-body-mb N] [--timeout-ms N]
+          ${RUN_USAGE}`,
     run: async (a) => (await import('./serve.js')).serveCommand(a),
   },
   demo: {

@@ -7,7 +7,7 @@
  */
 import type { Writable } from 'node:stream';
 import { relative } from 'node:path';
-import { num, parse, str, UsageError, type Options, type Parsed, runtimeOption, ttaOption } from './args.js';
+import { num, parse, str, UsageError, type Options, type Parsed, RUN_OPTIONS, runOptions } from './args.js';
 import { DEFAULT_MAX_FILE_MB, expandInputs } from '../util/glob.js';
 import { Progress } from '../util/progress.js';
 import type { FaceResult, RecognizerOptions } from '../infer/recognizer.js';
@@ -21,26 +21,21 @@ export const PREDICT_OPTIONS: Options = {
   'max-side': { type: 'string' },
   'max-faces': { type: 'string' },
   'max-file-mb': { type: 'string' },
-  runtime: { type: 'string' },
-  tta: { type: 'string' },
+  ...RUN_OPTIONS,
 };
 
 /** Recognizer options from the flags predict and serve share. */
 export function recognizerOptions(v: Parsed['values']): RecognizerOptions {
   const detector = str(v.detector);
   if (detector !== undefined && detector !== 'ssd' && detector !== 'tiny') throw new UsageError(`--detector: ssd or tiny, got "${detector}"`);
-  const runtime = runtimeOption(v.runtime);
   return {
     model: str(v.model),
-    backend: str(v.backend),
-    threads: num('threads', v.threads, { int: true, min: 1 }),
+    ...runOptions(v),
     detector: detector as RecognizerOptions['detector'],
     minScore: num('min-score', v['min-score'], { min: 0.01, max: 0.99 }),
     maxSide: num('max-side', v['max-side'], { int: true, min: 64 }),
     maxFaces: num('max-faces', v['max-faces'], { int: true, min: 1 }),
     maxFileMb: num('max-file-mb', v['max-file-mb'], { min: 0 }),
-    runtime,
-    tta: ttaOption(v.tta),
   };
 }
 

@@ -5,14 +5,15 @@
  * 2-fold cross-fitted ECE (honest: each half is calibrated with the T of the other half); check the
  * written folder reproduces the fitted probabilities.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { ImageSet } from '../data/types.js';
+import type { FerplusSoftMode } from '../data/ferplus.js';
+import type { Tta } from '../infer/runner.js';
 import { crossFitTemperature, fitTemperature, logitsFromProbs, meanNll, PROB_FLOOR, scaleProbs, uncertaintyVsVotes, type CrossFit } from './calibrate.js';
 import { accuracy, expectedCalibrationError, riskCoverage } from './metrics.js';
 import { HEAD_LAYER, writeCalibratedModel } from '../model/calibration.js';
 import { readModelFolder, type CalibrationRecord } from '../model/io.js';
-import { hasUncertaintyHead } from '../onnx/export.js';
+import { hasUncertaintyHead } from '../model/objectives.js';
+import { keepOnnxFresh } from '../onnx/export.js';
 import { defaultSplits, loadSet, parseMapping } from '../data/load.js';
 import { predictModelSet, type Runtime } from './evaluate-model.js';
 
@@ -29,10 +30,17 @@ export interface CalibrateOptions {
   /** Fit and report only; write nothing. */
   dryRun?: boolean;
   runtime?: Runtime;
+  /**
+   * 'flip': fit T to the flip-averaged reading (for a model that will run with --tta flip). The baked
+   * head is checked on the plain reading, where dividing the logits by T is exact.
+   */
+  tta?: Tta;
   backend?: string;
   threads?: number;
   limit?: number;
   map?: string;
+  /** FERPlus votes for the Spearman figures: single votes dropped (default) or as cast. */
+  votes?: FerplusSoftMode;
   quiet?: boolean;
 }
 
@@ -115,9 +123,11 @@ export async function calibrateModel(o: CalibrateOptions): Promise<CalibrateResu
     mapping: parseMapping(o.map),
     limit: o.limit,
     quiet: o.quiet,
+    votes: o.votes,
   });
   const k = manifest.classes.length;
-  const pred = await predictModelSet(folder, set, { runtime: o.runtime, backend: o.backend, threads: o.threads });
+  const run = { runtime: o.runtime, backend: o.backend, threads: o.threads };
+  const pred = await predictModelSet(folder, set, { ...run, tta: o.tta });
   const fit = fitTemperature(logitsFromProbs(pred.probs), set.labels);
   let saturated = 0;
   for (let i = 0; i < set.labels.length; i++) if (pred.probs.subarray(i * k, (i + 1) * k).some((p) => p < PROB_FLOOR)) saturated++;
@@ -165,33 +175,31 @@ export async function calibrateModel(o: CalibrateOptions): Promise<CalibrateResu
     method: 'temperature',
     temperature: total,
     layer: HEAD_LAYER,
-    fittedOn: { dataset: dataset.name, split, n: fit.n },
+    fittedOn: { dataset: dataset.name, split, n: fit.n, ...(o.tta === 'flip' ? { tta: 'flip' as const } : {}) },
     before: { nll: before.nll, ece: before.ece },
     after: { nll: after.nll, ece: after.ece },
     crossFitted: { folds: cross.folds, seed: cross.seed, temperatures: cross.temperatures, ece: cross.ece, nll: cross.nll },
     calibratedAt: new Date().toISOString(),
     ...(prev ? { previous: [...(older ?? []), prevRest as Omit<CalibrationRecord, 'previous'>] } : {}),
   };
-  const hadOnnx = existsSync(join(o.model, 'model.onnx'));
-  await writeCalibratedModel(o.model, out, T, record);
-  if (hadOnnx) {
-    // the folder's model.onnx was exported from the old weights: re-export so it stays usable
-    const { exportOnnxFromDir } = await import('../onnx/export.js');
-    await exportOnnxFromDir(out);
-    result.onnxReexported = true;
-  }
+  // the folder's model.onnx was exported from the old weights: re-export so it stays usable
+  result.onnxReexported = await keepOnnxFresh(o.model, out, () => writeCalibratedModel(o.model, out, T, record));
   // check the written folder really gives softmax(log p / T) and the same confidence
   const m = Math.min(VERIFY_FACES, set.labels.length);
-  const check = await predictModelSet(out, head(set, m), { runtime: o.runtime, backend: o.backend, threads: o.threads });
+  const check = await predictModelSet(out, head(set, m), run);
+  // averaging two views does not commute with dividing logits by T: with TTA, check on the plain reading
+  const plain = o.tta === 'flip' ? await predictModelSet(folder, head(set, m), run) : pred;
+  const expected = o.tta === 'flip' ? scaleProbs(plain.probs, k, T) : calibrated;
+  const expectedConf = o.tta === 'flip' ? (uncHead ? plain.confidence : Float32Array.from({ length: m }, (_, i) => Math.max(...expected.subarray(i * k, (i + 1) * k)))) : confAfter;
   // rows with a probability under PROB_FLOOR (float32 underflow) know their logits only up to the
   // clamp, so scaleProbs is approximate there while the baked model is exact: compare the others
   const exact: number[] = [];
-  for (let i = 0; i < m; i++) if (pred.probs.subarray(i * k, (i + 1) * k).every((p) => p >= PROB_FLOOR)) exact.push(i);
+  for (let i = 0; i < m; i++) if (plain.probs.subarray(i * k, (i + 1) * k).every((p) => p >= PROB_FLOOR)) exact.push(i);
   const rowsOf = (a: Float32Array, w: number) => Float32Array.from(exact.flatMap((i) => Array.from(a.subarray(i * w, (i + 1) * w))));
   result.verified = {
     faces: exact.length,
-    maxProbDiff: maxAbsDiff(rowsOf(check.probs, k), rowsOf(calibrated, k)),
-    maxConfidenceDiff: maxAbsDiff(rowsOf(check.confidence, 1), rowsOf(confAfter, 1)),
+    maxProbDiff: maxAbsDiff(rowsOf(check.probs, k), rowsOf(expected, k)),
+    maxConfidenceDiff: maxAbsDiff(rowsOf(check.confidence, 1), rowsOf(expectedConf, 1)),
   };
   if (result.verified.maxProbDiff > 1e-3 || result.verified.maxConfidenceDiff > 1e-3) {
     throw new Error(

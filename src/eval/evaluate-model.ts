@@ -2,14 +2,12 @@
  * Evaluating a saved model folder on a dataset split, as `poi eval` does: TRN's predictions for a whole
  * set on the chosen runtime, then every metric of src/eval/metrics.ts.
  */
-import { initBackend } from '../backend/index.js';
 import type { FerplusSoftMode } from '../data/ferplus.js';
 import { defaultSplits, loadSet, parseMapping } from '../data/load.js';
 import type { ImageSet } from '../data/types.js';
-import { withFlipTta, type Tta } from '../infer/runner.js';
-import { openTrnRunner, type Runtime } from '../infer/runtime.js';
-import { loadModel, modelFolderOf, readModelFolder, type ModelSource } from '../model/io.js';
-import type { PoiModel } from '../model/poi.js';
+import type { Tta } from '../infer/runner.js';
+import { openRunner, type Runtime } from '../infer/runtime.js';
+import { modelFolderOf, readModelFolder, type ModelSource } from '../model/io.js';
 import { evaluate, type EvalReport } from './metrics.js';
 import { predictSetWithRunner, type SetPredictions } from './predict.js';
 
@@ -26,12 +24,7 @@ export async function predictModelSet(
 ): Promise<SetPredictions & { runtime: string }> {
   const folder = await modelFolderOf(model);
   const { manifest } = folder;
-  const getModel = async (): Promise<PoiModel> => {
-    await initBackend({ backend: opts.backend, threads: opts.threads });
-    return (await loadModel(folder)).model;
-  };
-  const base = await openTrnRunner(folder, { runtime: opts.runtime, threads: opts.threads, getModel, disposeModel: true });
-  const runner = opts.tta === 'flip' ? withFlipTta(base, manifest.input) : base;
+  const runner = await openRunner(folder, { runtime: opts.runtime, tta: opts.tta, threads: opts.threads, backend: opts.backend });
   try {
     const pred = await predictSetWithRunner(runner, set, manifest.input, manifest.classes.length);
     return { ...pred, runtime: runner.backend };

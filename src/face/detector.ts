@@ -10,7 +10,8 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as tf from '../tf.js';
-import type { Box, Point } from './align.js';
+import type { Point } from './align.js';
+import type { DetectedFace } from '../infer/pipeline.js';
 
 const require = createRequire(import.meta.url);
 
@@ -29,14 +30,8 @@ export interface DetectorOptions {
   landmarks?: 'full' | 'tiny';
 }
 
-export interface DetectedFace {
-  /** Detection box in the pixels of the image given to detect(). */
-  box: Box;
-  /** Detection score in (0,1). */
-  score: number;
-  /** 68 landmarks (iBUG order) in the same pixels. */
-  landmarks: Point[];
-}
+/** A detected face (the same type the shared pipeline takes from every platform's detector). */
+export type { DetectedFace };
 
 // The slice of face-api's API poi uses (its own .d.ts pulls in tfjs-core types we do not need).
 interface FaBox { x: number; y: number; width: number; height: number }

@@ -11,21 +11,20 @@
  *
  * Pipeline: decode (EXIF rotation, shrink to maxSide) → face-api detector + 68 landmarks → similarity
  * alignment to the FERPlus framing (src/face/align.ts) → TRN through a TrnRunner (tfjs by default) →
- * per-face result. Coordinates in results are pixels of the photo as displayed (after EXIF rotation),
+ * per-face result. Everything after decoding and detection is src/infer/pipeline.ts, which the browser
+ * page runs too. Coordinates in results are pixels of the photo as displayed (after EXIF rotation),
  * at its full resolution.
  */
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
-import * as tf from '../tf.js';
 import { initBackend } from '../backend/index.js';
 import { loadModel, readModelFolder, type ModelManifest } from '../model/io.js';
 import type { PoiModel } from '../model/poi.js';
-import { alignFace, normalise, placeRegion, type Box, type Point, type Similarity } from '../face/align.js';
 import { FaceDetector, type DetectorName, type DetectorOptions } from '../face/detector.js';
 import { decodeAligned, decodePhoto } from '../face/image.js';
 import { parseTta, withFlipTta, type TrnRunner, type Tta } from './runner.js';
-import { openTrnRunner, type Runtime } from './runtime.js';
-import { distribution as distributionOf, emotionFields, round4 } from './result.js';
+import { openRunner, type Runtime } from './runtime.js';
+import { createPipeline, type FaceResult, type ImageResult, type RecognizeOptions } from './pipeline.js';
 
 /** The package's root folder (holds package.json and models/). */
 export function packageRoot(): string {
@@ -45,7 +44,7 @@ export interface RecognizerOptions extends DetectorOptions {
   /** wasm threads. */
   threads?: number;
   /**
-   * Runs TRN instead of tfjs (e.g. createOrtRunner(modelDir) from src/onnx/runtime.ts). The recognizer
+   * Runs TRN instead of tfjs (e.g. createOrtRunner(modelDir) from src/infer/ort-runner.ts). The recognizer
    * disposes it. Detection and `explain` still use tfjs.
    */
   runner?: TrnRunner;
@@ -65,56 +64,7 @@ export interface RecognizerOptions extends DetectorOptions {
   maxFileMb?: number;
 }
 
-export interface RecognizeOptions {
-  /** Add PIN's per-region distributions, AU activations and region boxes (slower: runs PIN too). */
-  explain?: boolean;
-  /** The input is already an aligned face crop (FERPlus, RAF-DB aligned): no detection, one face. */
-  aligned?: boolean;
-}
-
-export interface RegionResult {
-  name: string;
-  /** Axis-aligned box around the region, in photo pixels. */
-  box: Box;
-  /** The region's corners on the photo (the region is a rotated rectangle when the head is tilted). */
-  polygon: Point[];
-  /** PIN's emotion distribution from this region alone. */
-  emotions: Record<string, number>;
-  /** Activation in [0,1] of each AU this region can show, keyed "AU12". */
-  aus: Record<string, number>;
-}
-
-export interface FaceResult {
-  /** Face box in photo pixels (the detector's box; the whole image with `aligned`). */
-  box: Box;
-  /** Detector score in (0,1); null with `aligned`. */
-  score: number | null;
-  /** 68 landmarks (iBUG order) in photo pixels; null with `aligned`. */
-  landmarks: Point[] | null;
-  /** Class name → probability (sums to 1), in the model's class order. */
-  emotions: Record<string, number>;
-  /** The most probable class. */
-  emotion: string;
-  /** Its probability. */
-  probability: number;
-  /** The uncertainty module's confidence in (0,1) that this prediction matches what annotators would agree on. */
-  confidence: number;
-  /** 1 - confidence. */
-  uncertainty: number;
-  /** With `explain`: PIN's regions placed on the photo. */
-  regions?: RegionResult[];
-  /** With `explain`: each AU's activation, averaged over the regions that can show it. */
-  aus?: Record<string, number>;
-  /** With `explain`: PIN's aggregated ("objective") distribution. */
-  objective?: Record<string, number>;
-}
-
-export interface ImageResult {
-  /** Photo size as displayed (after EXIF rotation). */
-  width: number;
-  height: number;
-  faces: FaceResult[];
-}
+export type { RecognizeOptions, RegionResult, FaceResult, ImageResult } from './pipeline.js';
 
 export interface Recognizer {
   readonly classes: string[];
@@ -134,21 +84,14 @@ export interface Recognizer {
   dispose(): void;
 }
 
-const r1 = (v: number) => Math.round(v * 10) / 10;
-const box1 = (b: Box): Box => ({ x: r1(b.x), y: r1(b.y), width: r1(b.width), height: r1(b.height) });
-const distribution = (classes: string[], values: ArrayLike<number>, offset: number) => distributionOf(classes, values, offset, round4);
-
 export async function createRecognizer(options: RecognizerOptions = {}): Promise<Recognizer> {
   const modelDir = resolve(options.model ?? defaultModelDir());
   await initBackend({ backend: options.backend, threads: options.threads });
   // read once: the manifest, the tfjs model and the ONNX export all come from these bytes
   const folder = await readModelFolder(modelDir);
   const manifest = folder.manifest;
-  const classes = manifest.classes;
   const input = manifest.input;
-  const size = input.height;
   if (input.height !== input.width) throw new Error(`${modelDir}: the model's input is ${input.height}x${input.width}; poi aligns faces to square crops`);
-  const per = input.height * input.width * input.channels;
 
   let model: PoiModel | null = null;
   let modelLoading: Promise<PoiModel> | null = null;
@@ -157,8 +100,9 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
     return modelLoading;
   };
   const tta = parseTta(options.tta) ?? 'none';
-  const base = options.runner ?? (await openTrnRunner(folder, { runtime: options.runtime, threads: options.threads, getModel }));
-  const runner = tta === 'flip' ? withFlipTta(base, input) : base;
+  const runner = options.runner
+    ? tta === 'flip' ? withFlipTta(options.runner, input) : options.runner
+    : await openRunner(folder, { runtime: options.runtime, tta, threads: options.threads, getModel });
 
   let detector: Promise<FaceDetector> | null = null;
   const getDetector = (): Promise<FaceDetector> => {
@@ -172,103 +116,27 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
   if (detectorName !== 'ssd' && detectorName !== 'tiny') throw new Error(`unknown detector "${detectorName}" (ssd or tiny)`);
   let disposed = false;
 
-  async function explainFaces(x: Float32Array, n: number, transforms: Similarity[]): Promise<Pick<FaceResult, 'regions' | 'aus' | 'objective'>[]> {
-    const m = await getModel();
-    const xt = tf.tensor4d(x, [n, input.height, input.width, input.channels]);
-    const ex = m.explain(xt);
-    xt.dispose();
-    if (!ex) return transforms.map(() => ({}));
-    try {
-      const regionData = await Promise.all(ex.regions.map(async (r) => ({ probs: await r.probs.data(), au: await r.auProbs.data() })));
-      const q = await ex.q.data();
-      const specs = m.config.pin.regions;
-      return transforms.map((t, i) => {
-        const sums = new Map<number, { s: number; c: number }>();
-        const regions: RegionResult[] = ex.regions.map((r, j) => {
-          const spec = specs.find((s) => s.name === r.name) ?? { box: [0, 0, 1, 1] as [number, number, number, number] };
-          const placed = placeRegion(spec.box, t);
-          const aus: Record<string, number> = {};
-          r.aus.forEach((au, a) => {
-            const v = regionData[j].au[i * r.aus.length + a];
-            aus[`AU${au}`] = round4(v);
-            const e = sums.get(au) ?? { s: 0, c: 0 };
-            e.s += v;
-            e.c++;
-            sums.set(au, e);
-          });
-          return {
-            name: r.name,
-            box: box1(placed.box),
-            polygon: placed.polygon.map((p) => [r1(p[0]), r1(p[1])] as Point),
-            emotions: distribution(classes, regionData[j].probs, i * classes.length),
-            aus,
-          };
-        });
-        const aus: Record<string, number> = {};
-        for (const [au, e] of [...sums].sort((a, b) => a[0] - b[0])) aus[`AU${au}`] = round4(e.s / e.c);
-        return { regions, aus, objective: distribution(classes, q, i * classes.length) };
-      });
-    } finally {
-      tf.dispose([ex.q, ...ex.regions.flatMap((r) => [r.probs, r.auProbs])]);
-    }
-  }
-
-  async function score(pixels: Uint8Array, n: number): Promise<{ x: Float32Array; probs: Float32Array; confidence: Float32Array }> {
-    const x = normalise(pixels, input.mean, input.std);
-    const out = await runner.run(x, n);
-    return { x, ...out };
-  }
-
-  function faceResult(probs: Float32Array, confidence: Float32Array, i: number, base: Pick<FaceResult, 'box' | 'score' | 'landmarks'>): FaceResult {
-    return { ...base, ...emotionFields(classes, probs, confidence, i, round4) };
-  }
+  // Node's platform: sharp decodes (src/face/image.ts), face-api on poi's tfjs detects
+  const pipeline = createPipeline<string | Uint8Array>({
+    classes: manifest.classes,
+    input,
+    runner,
+    getModel,
+    platform: {
+      decode: (src) => decodePhoto(src, { maxSide: options.maxSide, maxFileMb: options.maxFileMb }),
+      detect: async (image) => (await getDetector()).detect(image.data as Uint8Array, image.width, image.height),
+      decodeAligned: (src, size, channels) => decodeAligned(src, size, channels, { maxFileMb: options.maxFileMb }),
+    },
+  });
 
   async function recognizeImage(src: string | Uint8Array, opts: RecognizeOptions = {}): Promise<ImageResult> {
     if (disposed) throw new Error('recognizer is disposed');
-    if (opts.aligned) {
-      const crop = await decodeAligned(src, size, input.channels, { maxFileMb: options.maxFileMb });
-      const { x, probs, confidence } = await score(crop.pixels, 1);
-      const base = { box: { x: 0, y: 0, width: crop.width, height: crop.height }, score: null, landmarks: null };
-      const face = faceResult(probs, confidence, 0, base);
-      if (opts.explain) {
-        // the crop is the image scaled to cover size x size, centred: crop fraction = (p·s - offset)/size
-        const m = Math.min(crop.width, crop.height);
-        const t: Similarity = { a: 1 / m, b: 0, tx: -(crop.width / m - 1) / 2, ty: -(crop.height / m - 1) / 2 };
-        Object.assign(face, (await explainFaces(x, 1, [t]))[0]);
-      }
-      return { width: crop.width, height: crop.height, faces: [face] };
-    }
-    const photo = await decodePhoto(src, { maxSide: options.maxSide, maxFileMb: options.maxFileMb });
-    const det = await getDetector();
-    const found = await det.detect(photo.image.data as Uint8Array, photo.image.width, photo.image.height);
-    const s = photo.scale;
-    const faces: FaceResult[] = [];
-    if (found.length > 0) {
-      const n = found.length;
-      const pixels = new Uint8Array(n * per);
-      const transforms: Similarity[] = [];
-      found.forEach((f, i) => {
-        const a = alignFace(photo.image, f.landmarks, { size, channels: input.channels, alignSize: input.alignSize });
-        pixels.set(a.pixels, i * per);
-        // the transform maps detection-scale pixels; compose with the scale back to photo pixels
-        transforms.push({ a: a.transform.a / s, b: a.transform.b / s, tx: a.transform.tx, ty: a.transform.ty });
-      });
-      const { x, probs, confidence } = await score(pixels, n);
-      const explained = opts.explain ? await explainFaces(x, n, transforms) : null;
-      found.forEach((f, i) => {
-        const base = {
-          box: box1({ x: f.box.x * s, y: f.box.y * s, width: f.box.width * s, height: f.box.height * s }),
-          score: round4(f.score),
-          landmarks: f.landmarks.map((p) => [r1(p[0] * s), r1(p[1] * s)] as Point),
-        };
-        faces.push(Object.assign(faceResult(probs, confidence, i, base), explained?.[i] ?? {}));
-      });
-    }
-    return { width: photo.width, height: photo.height, faces };
+    const { width, height, faces } = await pipeline.recognize(src, opts);
+    return { width, height, faces };
   }
 
   return {
-    classes,
+    classes: manifest.classes,
     modelDir,
     manifest,
     backend: runner.backend,
@@ -277,11 +145,7 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
     async recognize(src, opts) {
       return (await recognizeImage(src, opts)).faces;
     },
-    async classify(crops, n) {
-      if (crops.length !== n * per) throw new Error(`classify: expected ${n} crops of ${per} bytes, got ${crops.length} bytes`);
-      const { probs, confidence } = await score(crops, n);
-      return { probs, confidence };
-    },
+    classify: (crops, n) => pipeline.classify(crops, n),
     async warmup() {
       await getDetector();
     },

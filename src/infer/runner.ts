@@ -1,5 +1,5 @@
 /**
- * The inference step behind an interface, so another engine (ONNX Runtime: src/onnx/runtime.ts
+ * The inference step behind an interface, so another engine (ONNX Runtime: src/infer/ort-runner.ts
  * createOrtRunner) can replace tfjs without the recognizer changing, and test-time augmentation can wrap
  * any of them. No Node imports: the browser page runs TRN through the same code (Node's choice of engine
  * is src/infer/runtime.ts).

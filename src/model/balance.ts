@@ -6,9 +6,9 @@
  * into TRN's head bias like the temperature, so every runtime and the browser follow.
  */
 import { readDataset } from '../data/detect.js';
-import { HEAD_LAYER, shiftHeadBias, writeEditedModel } from './calibration.js';
+import { HEAD_LAYER, shiftHeadBias } from './calibration.js';
 import type { BalanceRecord, ModelManifest } from './format.js';
-import { readModelManifest } from './io.js';
+import { readModelManifest, rewriteModelFolder } from './io.js';
 
 /** Class frequencies of a dataset split's labels, in `classes` order (matched by name, any case). */
 export function classPrior(path: string, split: string | undefined, classes: string[]): { prior: number[]; dataset: string; n: number } {
@@ -56,7 +56,7 @@ export async function writeBalancedModel(
     priorFrom: { dataset: prior.dataset, split: prior.split, n: prior.n },
     balancedAt: new Date().toISOString(),
   };
-  return writeEditedModel(srcDir, outDir, (t, source) => shiftHeadBias(t, offsets, source), { balance: record });
+  return (await rewriteModelFolder(srcDir, outDir, { edit: (t, source) => shiftHeadBias(t, offsets, source), patch: { balance: record } })).manifest;
 }
 
 export { HEAD_LAYER };

@@ -8,11 +8,8 @@
  * (src/model/trn.ts). Only a model without that module, whose confidence is the top probability,
  * sees its confidence change, and then it is the calibrated top probability.
  */
-import { cp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
-import { readModelManifest } from './io.js';
-import { packTensors, unpackTensors, type CalibrationRecord, type ModelManifest, type TensorMap } from './format.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { rewriteModelFolder } from './io.js';
+import type { CalibrationRecord, ModelManifest, TensorMap } from './format.js';
 
 /** TRN's classification layer (src/model/trn.ts: new Dense(p, 'trn.head', ...)). */
 export const HEAD_LAYER = 'trn.head';
@@ -40,44 +37,6 @@ export function shiftHeadBias(tensors: TensorMap, offsets: ArrayLike<number>, so
  * Write `srcDir`'s model with its head divided by `factor` and `record` under model.json's
  * `calibration`, into `outDir` (may equal srcDir).
  */
-export function writeCalibratedModel(srcDir: string, outDir: string, factor: number, record: CalibrationRecord): Promise<ModelManifest> {
-  return writeEditedModel(srcDir, outDir, (t, source) => scaleHead(t, factor, source), { calibration: record });
-}
-
-/**
- * Write `srcDir`'s model with its weights edited by `edit` and `patch` merged into model.json, into
- * `outDir` (may equal srcDir), keeping the weights' storage type. Other files of the folder are copied,
- * except model.onnx, which the new weights make stale (the caller re-exports it). The new folder is
- * assembled next to outDir and swapped in, so a crash leaves the old model or the new one, never a mix.
- */
-export async function writeEditedModel(srcDir: string, outDir: string, edit: (t: TensorMap, source: string) => void, patch: Partial<ModelManifest>): Promise<ModelManifest> {
-  const manifest = await readModelManifest(srcDir);
-  const wfile = join(srcDir, 'weights.bin');
-  const data = new Uint8Array(await readFile(wfile).catch(() => {
-    throw new Error(`${srcDir}: weights.bin is missing`);
-  }));
-  const tensors = unpackTensors(manifest.weights, data, wfile);
-  edit(tensors, wfile);
-  const packed = packTensors(tensors, manifest.weights.find((w) => w.dtype)?.dtype ?? 'float32');
-  const out: ModelManifest = { ...manifest, ...patch, weights: packed.manifest };
-
-  const same = resolve(srcDir) === resolve(outDir);
-  const outExists = await stat(outDir).then((s) => s.isDirectory(), () => false);
-  if (!same && outExists) {
-    const entries = await readdir(outDir);
-    if (entries.length > 0 && !entries.includes('model.json')) {
-      throw new Error(`${outDir}: exists and is not a poi model folder; refusing to replace it`);
-    }
-  }
-  const tmp = `${resolve(outDir)}.tmp-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
-  const skip = new Set(['model.json', 'weights.bin', 'model.onnx']);
-  await cp(srcDir, tmp, { recursive: true, filter: (src) => !skip.has(relative(resolve(srcDir), resolve(src))) });
-  await writeFileAtomic(join(tmp, 'weights.bin'), packed.data);
-  await writeFileAtomic(join(tmp, 'model.json'), JSON.stringify(out, null, 2) + '\n');
-  const old = `${resolve(outDir)}.old-${process.pid}`;
-  if (outExists) await rename(outDir, old);
-  await rename(tmp, outDir);
-  if (outExists) await rm(old, { recursive: true, force: true });
-  return out;
+export async function writeCalibratedModel(srcDir: string, outDir: string, factor: number, record: CalibrationRecord): Promise<ModelManifest> {
+  return (await rewriteModelFolder(srcDir, outDir, { edit: (t, source) => scaleHead(t, factor, source), patch: { calibration: record } })).manifest;
 }

@@ -7,6 +7,7 @@
 import { DEFAULT_AUGMENT } from '../data/augment.js';
 import { BACKBONES } from './backbones/index.js';
 import { defaultConfig } from './config.js';
+import { OBJECTIVES } from './objectives.js';
 
 type Rule =
   | { int: true; min?: number; max?: number }
@@ -23,7 +24,7 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const RULES: [string, Rule][] = [
   ['seed', { int: true, min: 0, max: MAX_SAFE }],
   ['noise', { min: 0, max: 0.95 }],
-  ['model.method', { oneOf: ['poi', 'ce', 'ld'] }],
+  ['model.method', { oneOf: Object.keys(OBJECTIVES) }],
   ['model.input.height', { int: true, min: 1 }],
   ['model.input.width', { int: true, min: 1 }],
   ['model.input.channels', { oneOf: [1, 3] }],

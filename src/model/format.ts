@@ -65,8 +65,11 @@ export interface CalibrationRecord {
   temperature: number;
   /** The layer that was scaled. */
   layer: string;
-  /** Where T was fitted: the dataset's name (not its path, which is machine-specific), split, labelled faces used. */
-  fittedOn: { dataset: string; split: string; n: number };
+  /**
+   * Where T was fitted: the dataset's name (not its path, which is machine-specific), split, labelled
+   * faces used, and 'flip' when fitted to the flip-TTA reading.
+   */
+  fittedOn: { dataset: string; split: string; n: number; tta?: 'flip' };
   /** Same-split NLL (nats) and 15-bin ECE before and after this run's fit (after is optimistic). */
   before: { nll: number; ece: number };
   after: { nll: number; ece: number };

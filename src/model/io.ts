@@ -5,8 +5,8 @@
  *   weights.bin  little-endian values in manifest order (float32; float16/uint8 when compact).
  * Loading needs nothing else. A checkpoint is one file (header + tensors) written atomically.
  */
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { cp, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { PoiConfig } from './config.js';
 import type { PoiModel } from './poi.js';
 import { processAlive, writeFileAtomic } from '../util/fs.js';
@@ -32,11 +32,19 @@ export async function saveModel(model: PoiModel, config: PoiConfig, dir: string,
   await writeModelFolder(dir, manifest, data);
 }
 
-/** model.json + weights.bin into `dir`, through a temporary folder swapped in. */
-async function writeModelFolder(dir: string, manifest: ModelManifest, data: Uint8Array): Promise<void> {
+/**
+ * model.json + weights.bin into `dir`, through a temporary folder swapped in. With `copyFrom`, that
+ * folder's other files come along too, except model.onnx, which the new weights make stale.
+ */
+async function writeModelFolder(dir: string, manifest: ModelManifest, data: Uint8Array, copyFrom?: string): Promise<void> {
   const tmp = `${dir}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
+  if (copyFrom) {
+    const skip = new Set(['model.json', 'weights.bin', 'model.onnx']);
+    await cp(copyFrom, tmp, { recursive: true, filter: (src) => !skip.has(relative(resolve(copyFrom), resolve(src))) });
+  } else {
+    await mkdir(tmp, { recursive: true });
+  }
   await writeFileAtomic(join(tmp, 'weights.bin'), data);
   await writeFileAtomic(join(tmp, 'model.json'), JSON.stringify(manifest, null, 2) + '\n');
   crashPoint('model:before-swap');
@@ -49,19 +57,51 @@ async function writeModelFolder(dir: string, manifest: ModelManifest, data: Uint
   if (exists) await rm(old, { recursive: true, force: true });
 }
 
+export interface RewriteOptions {
+  /** Edit the weights in place (the temperature, the balance offsets). */
+  edit?: (tensors: TensorMap, source: string) => void;
+  /** Merged into model.json. */
+  patch?: Partial<ModelManifest>;
+  /** Storage type of the new weights (default: the folder's own). */
+  dtype?: WeightDtype;
+}
+
+/**
+ * The one read → edit → repack → swap of a saved model folder: `srcDir`'s weights, edited and repacked,
+ * with `patch` merged into model.json, into `outDir` (may equal srcDir). The folder's other files are
+ * copied, except model.onnx (stale with new weights: the caller re-exports it, src/onnx/export.ts
+ * keepOnnxFresh). The new folder is assembled next to outDir and swapped in, so a crash leaves the old
+ * model or the new one, never a mix; an outDir that holds something other than a model is refused.
+ */
+export async function rewriteModelFolder(srcDir: string, outDir: string, o: RewriteOptions = {}): Promise<{ manifest: ModelManifest; before: number; after: number }> {
+  const manifest = await readModelManifest(srcDir);
+  const wfile = join(srcDir, 'weights.bin');
+  const bytes = new Uint8Array(await readFile(wfile).catch(() => {
+    throw new Error(`${srcDir}: weights.bin is missing`);
+  }));
+  const tensors = unpackTensors(manifest.weights, bytes, wfile);
+  o.edit?.(tensors, wfile);
+  const packed = packTensors(tensors, o.dtype ?? manifest.weights.find((w) => w.dtype)?.dtype ?? 'float32');
+  const out: ModelManifest = { ...manifest, ...o.patch, weights: packed.manifest };
+  if (resolve(srcDir) !== resolve(outDir)) {
+    const st = await stat(outDir).catch(() => null);
+    if (st && !st.isDirectory()) throw new Error(`${outDir}: exists and is not a folder; refusing to replace it`);
+    const entries = st ? await readdir(outDir) : null;
+    if (entries && entries.length > 0 && !entries.includes('model.json')) {
+      throw new Error(`${outDir}: exists and is not a poi model folder; refusing to replace it`);
+    }
+  }
+  await writeModelFolder(resolve(outDir), out, packed.data, srcDir);
+  return { manifest: out, before: bytes.byteLength, after: packed.data.byteLength };
+}
+
 /**
  * Rewrite a model folder's weights as float32, float16 or uint8 (tensors of 1024+ values; the rest stay
- * float32) into `outDir` (may be `dir`). Other files of the folder are not copied. Returns the byte sizes.
+ * float32) into `outDir` (may be `dir`). Returns the byte sizes.
  */
 export async function rewriteWeights(dir: string, outDir: string, dtype: WeightDtype): Promise<{ before: number; after: number }> {
-  const manifest = await readModelManifest(dir);
-  const file = join(dir, 'weights.bin');
-  const bytes = new Uint8Array(await readFile(file).catch(() => {
-    throw new Error(`${dir}: weights.bin is missing`);
-  }));
-  const packed = packTensors(unpackTensors(manifest.weights, bytes, file), dtype);
-  await writeModelFolder(outDir, { ...manifest, weights: packed.manifest }, packed.data);
-  return { before: bytes.byteLength, after: packed.data.byteLength };
+  const { before, after } = await rewriteModelFolder(dir, outDir, { dtype });
+  return { before, after };
 }
 
 const SWAP_RE = /^(.+)\.(tmp|old)-(\d+)$/;

@@ -131,3 +131,8 @@ export function objectiveOf(cfg: ModelConfig): Objective {
   if (!o) throw new Error(`unknown method "${cfg.method}"; methods: ${Object.keys(OBJECTIVES).join(', ')}`);
   return o;
 }
+
+/** Does a model of this config have the uncertainty head? The rule the PoiModel constructor, the ONNX export and calibrate share. */
+export function hasUncertaintyHead(cfg: ModelConfig): boolean {
+  return objectiveOf(cfg).uncertaintyHead(cfg);
+}

@@ -14,8 +14,10 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { defaultSplits, loadSet } from '../data/load.js';
 import type { FerplusSoftMode } from '../data/ferplus.js';
 import { entropy, evaluate, type EvalReport } from '../eval/metrics.js';
-import { predictSet } from '../eval/predict.js';
-import { loadModel, readModelManifest } from '../model/io.js';
+import { predictModelSet } from '../eval/evaluate-model.js';
+import type { Tta } from '../infer/runner.js';
+import type { Runtime } from '../infer/runtime.js';
+import { readModelFolder, readModelManifest } from '../model/io.js';
 import { readLog, type EpochRecord } from '../train/trainer.js';
 import { readJson, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { formatDuration } from '../util/progress.js';
@@ -52,8 +54,14 @@ export interface ReportOptions {
   faces?: number;
   /** Scatter up to this many faces in the uncertainty plot, binned means beyond (default 1500). */
   maxScatter?: number;
-  /** Backend name, for the record. */
+  /** Backend name, for the record (the caller initialises it: initBackend). */
   backend?: string;
+  /** onnxruntime's threads. */
+  threads?: number;
+  /** Where TRN runs (default 'tfjs', the engine training measured the saved metrics on). */
+  runtime?: Runtime;
+  /** 'flip': each face and its mirror image, averaged. */
+  tta?: Tta;
   /** No progress bars. */
   quiet?: boolean;
   /** Progress messages (default: stderr unless quiet). */
@@ -167,21 +175,18 @@ export async function buildReport(opts: ReportOptions): Promise<ReportResult> {
   const outDir = resolve(opts.out ?? join(opts.dir, 'report'));
   await mkdir(join(outDir, 'specs'), { recursive: true });
 
-  const { model, manifest } = await loadModel(src.modelDir);
-  let set, dataset, pred;
-  try {
-    ({ set, dataset } = await loadSet(data.path, data.split, manifest.input, {
-      classes: manifest.classes,
-      mapping: opts.mapping,
-      limit: opts.limit,
-      quiet: opts.quiet,
-      votes: opts.votes,
-    }));
-    log(`predicting ${set.labels.length} faces of ${dataset.name}`);
-    pred = await predictSet(model, set);
-  } finally {
-    model.dispose();
-  }
+  const folder = await readModelFolder(src.modelDir);
+  const { manifest } = folder;
+  const { set, dataset } = await loadSet(data.path, data.split, manifest.input, {
+    classes: manifest.classes,
+    mapping: opts.mapping,
+    limit: opts.limit,
+    quiet: opts.quiet,
+    votes: opts.votes,
+  });
+  log(`predicting ${set.labels.length} faces of ${dataset.name}`);
+  // tfjs unless asked: the engine the metrics saved at training were measured on, which the page compares with
+  const pred = await predictModelSet(folder, set, { runtime: opts.runtime ?? 'tfjs', tta: opts.tta, threads: opts.threads });
   const uncertainty = pred.confidence.map((c) => 1 - c);
   const report = evaluate({ probs: pred.probs, labels: set.labels, classes: set.classes, votes: set.soft, uncertainty });
 
@@ -307,6 +312,7 @@ export async function buildReport(opts: ReportOptions): Promise<ReportResult> {
   ];
   if (src.kind === 'model' && src.runDir) source.push(['run folder', src.runDir]);
   if (opts.backend) source.push(['backend', opts.backend]);
+  source.push(['runtime', pred.runtime]);
 
   const title = `poi report — ${basename(src.runDir ?? src.modelDir)}`;
   const html = reportHtml({

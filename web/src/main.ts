@@ -2,7 +2,7 @@
  * The demo page: wire the controls to the engine. States are shown in #status (data-state: loading,
  * ready, working, done, error) so a person and a test both know when a result is on screen.
  */
-import { chooseBackend, DEFAULT_RECOGNIZE, loadFaceApi, loadPoiModel, recognize, type BackendChoice, type FaceResult } from './engine.js';
+import { chooseBackend, DEFAULT_RECOGNIZE, loadFaceApi, loadPoiModel, recognize, type BackendChoice, type PageFace } from './engine.js';
 import { drawOverlay, faceCard } from './view.js';
 import type { PoiModel } from '../../src/model/poi.js';
 import type { Tta } from '../../src/infer/runner.js';
@@ -33,7 +33,7 @@ function status(state: 'loading' | 'ready' | 'working' | 'done' | 'error', text:
 /** Name of the photo on screen (data-source on #faces, so a reader knows which photo a result is for). */
 let sourceName = '';
 
-function show(faces: FaceResult[], ms: number, tta: Tta): void {
+function show(faces: PageFace[], ms: number, tta: Tta): void {
   canvas.width = source.width;
   canvas.height = source.height;
   const ctx = canvas.getContext('2d')!;

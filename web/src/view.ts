@@ -3,7 +3,8 @@
  * a certainty gauge and the plain sentence. Every number shown is also in the DOM at full precision
  * (data-probs, data-confidence) so tests and scripts can read exactly what the page computed.
  */
-import type { FaceResult } from './engine.js';
+import type { PageFace } from './engine.js';
+import { AU_NAMES, type Au } from '../../src/model/prior.js';
 import { DEFAULT_DESCRIBE } from '../../src/ui/describe.js';
 
 /** Distinct box colours, face i gets COLORS[i % n]. */
@@ -24,7 +25,7 @@ function svg(tag: string, attrs: Record<string, string | number>): SVGElement {
 }
 
 /** Draw the boxes, numbers and (with explanations) PIN's regions over the image already on `ctx`. */
-export function drawOverlay(ctx: CanvasRenderingContext2D, faces: FaceResult[], showRegions: boolean): void {
+export function drawOverlay(ctx: CanvasRenderingContext2D, faces: PageFace[], showRegions: boolean): void {
   const scale = Math.max(1, Math.min(ctx.canvas.width, ctx.canvas.height) / 400);
   faces.forEach((f, i) => {
     const color = COLORS[i % COLORS.length];
@@ -40,10 +41,10 @@ export function drawOverlay(ctx: CanvasRenderingContext2D, faces: FaceResult[], 
     ctx.fillRect(f.box.x - ctx.lineWidth / 2, y, w, h);
     ctx.fillStyle = '#fff';
     ctx.fillText(label, f.box.x + 4 * scale - ctx.lineWidth / 2, y + 15 * scale);
-    if (showRegions && f.explain) {
+    if (showRegions && f.regions) {
       ctx.setLineDash([4 * scale, 3 * scale]);
       ctx.lineWidth = 1.2 * scale;
-      for (const r of f.explain.regions) {
+      for (const r of f.regions) {
         if (r.name === 'global') continue;
         ctx.beginPath();
         r.polygon.forEach(([x, y], k) => (k ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
@@ -77,7 +78,7 @@ export function gauge(confidence: number): SVGElement {
 }
 
 /** Draw a grey or RGB crop, upscaled, with PIN's region boxes when explained. */
-function cropCanvas(f: FaceResult, color: string): HTMLCanvasElement {
+function cropCanvas(f: PageFace, color: string): HTMLCanvasElement {
   const { pixels, size, channels } = f.crop;
   const c = el('canvas', { class: 'crop', title: 'the aligned face poi saw' });
   const zoom = 2;
@@ -93,11 +94,11 @@ function cropCanvas(f: FaceResult, color: string): HTMLCanvasElement {
   tmp.getContext('2d')!.putImageData(small, 0, 0);
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(tmp, 0, 0, size * zoom, size * zoom);
-  if (f.explain) {
+  if (f.regions) {
     ctx.strokeStyle = color;
     ctx.setLineDash([3, 2]);
     ctx.lineWidth = 1;
-    for (const r of f.explain.regions) {
+    for (const r of f.regions) {
       if (r.name === 'global') continue;
       const [y0, x0, y1, x1] = r.cropBox.map((v) => v * size * zoom);
       ctx.strokeRect(x0 + 0.5, y0 + 0.5, x1 - x0 - 1, y1 - y0 - 1);
@@ -117,13 +118,17 @@ function bars(probs: Record<string, number>, cls = 'bars'): HTMLElement {
   return list;
 }
 
-function explanation(f: FaceResult): HTMLElement {
+function explanation(f: PageFace): HTMLElement {
   const box = el('details', { class: 'explain', open: '' }, el('summary', {}, 'why: what each face region suggests (PIN)'));
   const table = el('div', { class: 'regions' });
-  for (const r of f.explain!.regions) {
+  for (const r of f.regions!) {
     const [top, p] = Object.entries(r.emotions).sort((a, b) => b[1] - a[1])[0];
-    // the region's two most active action units, whatever their level (the interim model's stay below 50%)
-    const aus = r.aus.slice(0, 2).map((a) => `AU${a.au} ${a.name} ${Math.round(a.p * 100)}%`).join(', ');
+    // the region's two most active action units, whatever their level (a weak model's may all stay below 50%)
+    const aus = Object.entries(r.aus)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 2)
+      .map(([key, v]) => `${key} ${AU_NAMES[Number(key.slice(2)) as Au] ?? ''} ${Math.round(v * 100)}%`)
+      .join(', ');
     table.append(el('div', { class: 'region', 'data-region': r.name }, el('strong', {}, r.name), ` ${top} ${Math.round(p * 100)}%`, el('br'), el('small', {}, aus)));
   }
   box.append(table);
@@ -131,7 +136,7 @@ function explanation(f: FaceResult): HTMLElement {
 }
 
 /** One card per face. */
-export function faceCard(f: FaceResult, i: number): HTMLElement {
+export function faceCard(f: PageFace, i: number): HTMLElement {
   const color = COLORS[i % COLORS.length];
   const d = f.description;
   const card = el('article', {
@@ -152,6 +157,6 @@ export function faceCard(f: FaceResult, i: number): HTMLElement {
       el('div', { class: 'certainty' }, gauge(f.confidence), el('div', { class: 'gauge-label' }, `certainty ${pct}%`))),
     bars(f.emotions),
   );
-  if (f.explain) card.append(explanation(f));
+  if (f.regions) card.append(explanation(f));
   return card;
 }

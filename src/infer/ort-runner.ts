@@ -12,11 +12,11 @@ import { readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { InputSpec } from '../model/config.js';
-import type { TrnRunner } from '../infer/runner.js';
+import type { TrnRunner } from './runner.js';
 import { modelFolderOf, type ModelSource } from '../model/io.js';
 import { writeFileAtomic, ensureDir } from '../util/fs.js';
-import { FINGERPRINT_KEY, fingerprintOf, ONNX_CONFIDENCE, ONNX_FILE, ONNX_INPUT, ONNX_PROBS, onnxBytesFromDir } from './export.js';
-import { decodeModel } from './proto.js';
+import { FINGERPRINT_KEY, fingerprintOf, ONNX_CONFIDENCE, ONNX_FILE, ONNX_INPUT, ONNX_PROBS, onnxBytesFromDir } from '../onnx/export.js';
+import { decodeModel } from '../onnx/proto.js';
 
 
 export interface OrtRunnerOptions {
