@@ -48,6 +48,7 @@ export {
   type Recognizer,
   type RecognizerOptions,
   type RecognizeOptions,
+  type DetectorName,
   type FaceResult,
   type RegionResult,
   type ImageResult,
@@ -55,6 +56,8 @@ export {
 export { createTfjsRunner, type TrnRunner } from './infer/runner.js';
 export { FER_TEMPLATE, alignFace, alignmentTransform, facePoints, placeRegion, warpToCrop, type FacePoints, type Point, type Box, type RawImage, type Similarity } from './face/align.js';
 export { ImageError } from './face/image.js';
-export { type DetectorName, type DetectorOptions } from './face/detector.js';
+export { type DetectorOptions } from './face/detector.js';
+export { type StageTiming } from './infer/timing.js';
+export { type ShrinkMode } from './face/image.js';
 export { createPoiServer, type PoiServer, type ServerOptions } from './server/http.js';
 export { describeUncertainty, DEFAULT_DESCRIBE, type Description, type DescribeOptions, type UncertaintyLevel } from './ui/describe.js';

@@ -20,9 +20,12 @@ import * as tf from '../tf.js';
 import { initBackend } from '../backend/index.js';
 import { loadModel, readModelFolder, type ModelManifest } from '../model/io.js';
 import type { PoiModel } from '../model/poi.js';
-import { alignFace, normalise, placeRegion, type Box, type Point, type Similarity } from '../face/align.js';
-import { FaceDetector, type DetectorName, type DetectorOptions } from '../face/detector.js';
-import { decodeAligned, decodePhoto } from '../face/image.js';
+import { normalise, placeRegion, type Box, type Point, type Similarity } from '../face/align.js';
+import { decodeAligned, type ShrinkMode } from '../face/image.js';
+import { LOCATORS, type LocatorName } from '../face/kinds.js';
+import type { LocatorOptions } from '../face/locators.js';
+import { createPhotoStages, type LocatedPhoto } from './stages.js';
+import { emptyTiming, timed, type StageTiming } from './timing.js';
 import { parseTta, withFlipTta, type TrnRunner, type Tta } from './runner.js';
 import { openTrnRunner, type Runtime } from './runtime.js';
 import { distribution as distributionOf, emotionFields, round4 } from './result.js';
@@ -37,7 +40,9 @@ export function defaultModelDir(): string {
   return join(packageRoot(), 'models', 'poi-ferplus');
 }
 
-export interface RecognizerOptions extends DetectorOptions {
+export type DetectorName = LocatorName;
+
+export interface RecognizerOptions extends LocatorOptions {
   /** Model folder (model.json + weights.bin); default the shipped models/poi-ferplus. */
   model?: string;
   /** tfjs backend (wasm, cpu, tensorflow); default as initBackend. */
@@ -63,6 +68,8 @@ export interface RecognizerOptions extends DetectorOptions {
   maxSide?: number;
   /** Image files larger than this many MB are refused (default DEFAULT_MAX_FILE_MB, 200; src/face/image.ts). */
   maxFileMb?: number;
+  /** How photos are shrunk to maxSide: 'sharp' (libvips, default) or 'js' (the browser demo's code). */
+  shrink?: ShrinkMode;
 }
 
 export interface RecognizeOptions {
@@ -70,6 +77,8 @@ export interface RecognizeOptions {
   explain?: boolean;
   /** The input is already an aligned face crop (FERPlus, RAF-DB aligned): no detection, one face. */
   aligned?: boolean;
+  /** The input is one face crop of any framing (tight, loose, another dataset's): landmarks without a detector, then aligned. */
+  crop?: boolean;
 }
 
 export interface RegionResult {
@@ -89,7 +98,7 @@ export interface FaceResult {
   box: Box;
   /** Detector score in (0,1); null with `aligned`. */
   score: number | null;
-  /** 68 landmarks (iBUG order) in photo pixels; null with `aligned`. */
+  /** Landmarks in photo pixels: 68 (iBUG order) from face-api's landmark net, 6 from BlazeFace; null with `aligned`. */
   landmarks: Point[] | null;
   /** Class name → probability (sums to 1), in the model's class order. */
   emotions: Record<string, number>;
@@ -114,6 +123,8 @@ export interface ImageResult {
   width: number;
   height: number;
   faces: FaceResult[];
+  /** Milliseconds per stage for this image (TRN's time is its share of a batch in recognizeBatch). */
+  timing: StageTiming;
 }
 
 export interface Recognizer {
@@ -127,6 +138,11 @@ export interface Recognizer {
   recognize(input: string | Uint8Array, opts?: RecognizeOptions): Promise<FaceResult[]>;
   /** Same, with the photo's size. */
   recognizeImage(input: string | Uint8Array, opts?: RecognizeOptions): Promise<ImageResult>;
+  /**
+   * Several photos, decoded and aligned one after another (the next photo decodes while the current one is
+   * detected), and one TRN call for all their faces. A photo that fails gives its Error in its place.
+   */
+  recognizeBatch(inputs: (string | Uint8Array)[], opts?: RecognizeOptions): Promise<(ImageResult | Error)[]>;
   /** TRN alone on n aligned crops (uint8, model input size and channels, back to back). */
   classify(crops: Uint8Array, n: number): Promise<{ probs: Float32Array; confidence: Float32Array }>;
   /** Load the detector now instead of on the first photo. */
@@ -160,16 +176,9 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
   const base = options.runner ?? (await openTrnRunner(folder, { runtime: options.runtime, threads: options.threads, getModel }));
   const runner = tta === 'flip' ? withFlipTta(base, input) : base;
 
-  let detector: Promise<FaceDetector> | null = null;
-  const getDetector = (): Promise<FaceDetector> => {
-    detector ??= FaceDetector.create(options).catch((e) => {
-      detector = null;
-      throw e;
-    });
-    return detector;
-  };
   const detectorName: DetectorName = options.detector ?? 'ssd';
-  if (detectorName !== 'ssd' && detectorName !== 'tiny') throw new Error(`unknown detector "${detectorName}" (ssd or tiny)`);
+  if (!LOCATORS.includes(detectorName)) throw new Error(`unknown detector "${detectorName}" (${LOCATORS.join(', ')})`);
+  const stages = createPhotoStages(options, { size, channels: input.channels, alignSize: input.alignSize });
   let disposed = false;
 
   async function explainFaces(x: Float32Array, n: number, transforms: Similarity[]): Promise<Pick<FaceResult, 'regions' | 'aus' | 'objective'>[]> {
@@ -213,58 +222,108 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
     }
   }
 
-  async function score(pixels: Uint8Array, n: number): Promise<{ x: Float32Array; probs: Float32Array; confidence: Float32Array }> {
-    const x = normalise(pixels, input.mean, input.std);
-    const out = await runner.run(x, n);
-    return { x, ...out };
+  async function score(pixels: Uint8Array, n: number, timing?: StageTiming): Promise<{ x: Float32Array; probs: Float32Array; confidence: Float32Array }> {
+    return timed(timing, 'trn', async () => {
+      const x = normalise(pixels, input.mean, input.std);
+      const out = await runner.run(x, n);
+      return { x, ...out };
+    });
   }
 
   function faceResult(probs: Float32Array, confidence: Float32Array, i: number, base: Pick<FaceResult, 'box' | 'score' | 'landmarks'>): FaceResult {
     return { ...base, ...emotionFields(classes, probs, confidence, i, round4) };
   }
 
+  async function alignedCrop(src: string | Uint8Array, timing: StageTiming): Promise<LocatedPhoto> {
+    const crop = await timed(timing, 'decode', () => decodeAligned(src, size, input.channels, { maxFileMb: options.maxFileMb }));
+    // the crop is the image scaled to cover size x size, centred: crop fraction = (p·s - offset)/size
+    const m = Math.min(crop.width, crop.height);
+    const t: Similarity = { a: 1 / m, b: 0, tx: -(crop.width / m - 1) / 2, ty: -(crop.height / m - 1) / 2 };
+    return { width: crop.width, height: crop.height, faces: [{ box: { x: 0, y: 0, width: crop.width, height: crop.height }, score: null, landmarks: [], pixels: crop.pixels, transform: t }] };
+  }
+
+  /** Decode, find and align the faces of one input (no TRN). */
+  async function locate(src: string | Uint8Array, opts: RecognizeOptions, timing: StageTiming): Promise<LocatedPhoto> {
+    if (opts.aligned) return alignedCrop(src, timing);
+    const photo = await stages.decode(src, timing);
+    return stages.locate(photo, { crop: opts.crop }, timing);
+  }
+
+  /** TRN (one call) and the results of several located photos; `probs`/`confidence` from `offset` on. */
+  function results(located: LocatedPhoto, opts: RecognizeOptions, probs: Float32Array, confidence: Float32Array, offset: number): FaceResult[] {
+    return located.faces.map((f, i) => {
+      const base = opts.aligned
+        ? { box: f.box, score: null, landmarks: null }
+        : { box: box1(f.box), score: f.score === null ? null : round4(f.score), landmarks: f.landmarks.map((p) => [r1(p[0]), r1(p[1])] as Point) };
+      return faceResult(probs, confidence, offset + i, base);
+    });
+  }
+
+  function pack(list: LocatedPhoto[]): { pixels: Uint8Array; n: number } {
+    const n = list.reduce((a, l) => a + l.faces.length, 0);
+    const pixels = new Uint8Array(n * per);
+    let i = 0;
+    for (const l of list) for (const f of l.faces) pixels.set(f.pixels, i++ * per);
+    return { pixels, n };
+  }
+
   async function recognizeImage(src: string | Uint8Array, opts: RecognizeOptions = {}): Promise<ImageResult> {
     if (disposed) throw new Error('recognizer is disposed');
-    if (opts.aligned) {
-      const crop = await decodeAligned(src, size, input.channels, { maxFileMb: options.maxFileMb });
-      const { x, probs, confidence } = await score(crop.pixels, 1);
-      const base = { box: { x: 0, y: 0, width: crop.width, height: crop.height }, score: null, landmarks: null };
-      const face = faceResult(probs, confidence, 0, base);
-      if (opts.explain) {
-        // the crop is the image scaled to cover size x size, centred: crop fraction = (p·s - offset)/size
-        const m = Math.min(crop.width, crop.height);
-        const t: Similarity = { a: 1 / m, b: 0, tx: -(crop.width / m - 1) / 2, ty: -(crop.height / m - 1) / 2 };
-        Object.assign(face, (await explainFaces(x, 1, [t]))[0]);
-      }
-      return { width: crop.width, height: crop.height, faces: [face] };
-    }
-    const photo = await decodePhoto(src, { maxSide: options.maxSide, maxFileMb: options.maxFileMb });
-    const det = await getDetector();
-    const found = await det.detect(photo.image.data as Uint8Array, photo.image.width, photo.image.height);
-    const s = photo.scale;
+    const timing = emptyTiming();
+    const located = await locate(src, opts, timing);
     const faces: FaceResult[] = [];
-    if (found.length > 0) {
-      const n = found.length;
-      const pixels = new Uint8Array(n * per);
-      const transforms: Similarity[] = [];
-      found.forEach((f, i) => {
-        const a = alignFace(photo.image, f.landmarks, { size, channels: input.channels, alignSize: input.alignSize });
-        pixels.set(a.pixels, i * per);
-        // the transform maps detection-scale pixels; compose with the scale back to photo pixels
-        transforms.push({ a: a.transform.a / s, b: a.transform.b / s, tx: a.transform.tx, ty: a.transform.ty });
-      });
-      const { x, probs, confidence } = await score(pixels, n);
-      const explained = opts.explain ? await explainFaces(x, n, transforms) : null;
-      found.forEach((f, i) => {
-        const base = {
-          box: box1({ x: f.box.x * s, y: f.box.y * s, width: f.box.width * s, height: f.box.height * s }),
-          score: round4(f.score),
-          landmarks: f.landmarks.map((p) => [r1(p[0] * s), r1(p[1] * s)] as Point),
-        };
-        faces.push(Object.assign(faceResult(probs, confidence, i, base), explained?.[i] ?? {}));
-      });
+    if (located.faces.length > 0) {
+      const { pixels, n } = pack([located]);
+      const { x, probs, confidence } = await score(pixels, n, timing);
+      faces.push(...results(located, opts, probs, confidence, 0));
+      if (opts.explain) {
+        const explained = await timed(timing, 'explain', () => explainFaces(x, n, located.faces.map((f) => f.transform)));
+        faces.forEach((f, i) => Object.assign(f, explained[i]));
+      }
     }
-    return { width: photo.width, height: photo.height, faces };
+    return { width: located.width, height: located.height, faces, timing };
+  }
+
+  async function recognizeBatch(inputs: (string | Uint8Array)[], opts: RecognizeOptions = {}): Promise<(ImageResult | Error)[]> {
+    if (disposed) throw new Error('recognizer is disposed');
+    if (opts.explain) {
+      // PIN's explanation per image (its regions are placed photo by photo)
+      const out: (ImageResult | Error)[] = [];
+      for (const src of inputs) out.push(await recognizeImage(src, opts).catch((e: Error) => e));
+      return out;
+    }
+    const timings = inputs.map(() => emptyTiming());
+    const located: (LocatedPhoto | Error)[] = [];
+    // the next photo's decode (sharp, on libuv's threads) runs while this one is detected
+    const decode = (i: number) =>
+      opts.aligned || i >= inputs.length ? null : stages.decode(inputs[i], timings[i]).catch((e: Error) => e);
+    let next = decode(0);
+    for (let i = 0; i < inputs.length; i++) {
+      const mine = next;
+      next = decode(i + 1);
+      try {
+        if (opts.aligned) located.push(await alignedCrop(inputs[i], timings[i]));
+        else {
+          const photo = await mine!;
+          if (photo instanceof Error) throw photo;
+          located.push(await stages.locate(photo, { crop: opts.crop }, timings[i]));
+        }
+      } catch (e) {
+        located.push(e as Error);
+      }
+    }
+    const ok = located.filter((l): l is LocatedPhoto => !(l instanceof Error));
+    const { pixels, n } = pack(ok);
+    const trn = emptyTiming();
+    const { probs, confidence } = n > 0 ? await score(pixels, n, trn) : { probs: new Float32Array(0), confidence: new Float32Array(0) };
+    let offset = 0;
+    return located.map((l, i) => {
+      if (l instanceof Error) return l;
+      const faces = results(l, opts, probs, confidence, offset);
+      offset += l.faces.length;
+      timings[i].trn = n > 0 ? (trn.trn * l.faces.length) / n : 0;
+      return { width: l.width, height: l.height, faces, timing: timings[i] };
+    });
   }
 
   return {
@@ -274,6 +333,7 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
     backend: runner.backend,
     detector: detectorName,
     recognizeImage,
+    recognizeBatch,
     async recognize(src, opts) {
       return (await recognizeImage(src, opts)).faces;
     },
@@ -283,7 +343,7 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
       return { probs, confidence };
     },
     async warmup() {
-      await getDetector();
+      await stages.warmup();
     },
     dispose() {
       if (disposed) return;

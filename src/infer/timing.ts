@@ -1,0 +1,40 @@
+/** Time per stage of the photo path (`poi predict --timing`, ImageResult.timing). No imports but perf_hooks. */
+import { performance } from 'node:perf_hooks';
+
+/** Milliseconds per stage of the photo path. */
+export interface StageTiming {
+  /** Reading the file and decoding (and shrinking) the photo. */
+  decode: number;
+  /** The face detector. */
+  detect: number;
+  /** The landmark net (face-api's 68 points; 0 for BlazeFace, whose keypoints come with its boxes). */
+  landmarks: number;
+  /** The similarity warp of every face to the model's input. */
+  align: number;
+  /** TRN (and its test-time augmentation); in a batch, this image's share by faces. */
+  trn: number;
+  /** PIN's regions (`explain`). */
+  explain: number;
+}
+
+export const STAGES: readonly (keyof StageTiming)[] = ['decode', 'detect', 'landmarks', 'align', 'trn', 'explain'];
+
+export function emptyTiming(): StageTiming {
+  return { decode: 0, detect: 0, landmarks: 0, align: 0, trn: 0, explain: 0 };
+}
+
+/** Add `b` into `a`. */
+export function addTiming(a: StageTiming, b: StageTiming): StageTiming {
+  for (const k of STAGES) a[k] += b[k];
+  return a;
+}
+
+/** Time an async step into timing[stage]. */
+export async function timed<T>(timing: StageTiming | undefined, stage: keyof StageTiming, fn: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  try {
+    return await fn();
+  } finally {
+    if (timing) timing[stage] += performance.now() - t0;
+  }
+}
