@@ -155,7 +155,9 @@ for (let k = 0; k < photos.length; k++) {
   // interleaved: every detector on this photo before the next photo
   for (const d of detectors) {
     const t0 = performance.now();
-    const r = (await recs[d].recognizeBatch([jpeg]))[0] as ImageResult;
+    const got = (await recs[d].recognizeBatch([jpeg]))[0];
+    if (got instanceof Error) console.log(`  ${d}, photo ${k}: ${got.message}`);
+    const r: Pick<ImageResult, 'faces'> = got instanceof Error ? { faces: [] } : got;
     stats[d].ms += performance.now() - t0;
     const used = new Set<number>();
     for (const p of placed) {

@@ -71,17 +71,24 @@ export function createPhotoStages(options: StagesOptions, input: { size: number;
     const s = photo.scale;
     // converted once per photo, not once per face (alignPoints converts only what is not converted yet)
     const src = found.length === 0 ? photo.image : input.channels === 1 ? toGray(photo.image) : toRgb(photo.image);
-    const faces = found.map((f) => {
-      const a = alignPoints(src, f, input);
-      return {
+    const faces: AlignedFace[] = [];
+    for (const f of found) {
+      let a: ReturnType<typeof alignPoints>;
+      try {
+        a = alignPoints(src, f, input);
+      } catch {
+        // points that fit no face (a false detection's keypoints on top of each other): not a face
+        continue;
+      }
+      faces.push({
         box: { x: f.box.x * s, y: f.box.y * s, width: f.box.width * s, height: f.box.height * s },
         score: f.score,
         landmarks: f.landmarks.map((p) => [p[0] * s, p[1] * s] as Point),
         pixels: a.pixels,
         // the transform maps detection-scale pixels; compose with the scale back to photo pixels
         transform: { a: a.transform.a / s, b: a.transform.b / s, tx: a.transform.tx, ty: a.transform.ty },
-      };
-    });
+      });
+    }
     if (timing) timing.align += performance.now() - t0;
     return faces;
   }
