@@ -19,7 +19,7 @@ import { createServer } from 'node:http';
 import { readFile, writeFile } from 'node:fs/promises';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, extname } from 'node:path';
+import { dirname, join, extname } from 'node:path';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
@@ -99,7 +99,8 @@ try {
   });
   await new Promise<void>((ok) => server!.listen(0, '127.0.0.1', ok));
   const port = (server.address() as AddressInfo).port;
-  const H = require('@vladmandic/human/dist/human.node-wasm.js');
+  // its exports map names no subpaths (keys without './'), so the wasm build is found beside the main entry
+  const H = require(join(dirname(require.resolve('@vladmandic/human')), 'human.node-wasm.js'));
   const Human = H.Human ?? H.default;
   const human = new Human({
     backend: 'wasm',

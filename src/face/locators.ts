@@ -206,7 +206,7 @@ export async function createLocator(options: LocatorOptions = {}): Promise<FaceL
   return new FaceApiLocator(opts.detector, fa, await Landmarks68.create(opts.landmarks), opts);
 }
 
-/** The box of a face's landmarks as face-api's detectors frame a face (measured on SSD boxes, see below). */
+/** The box of a face's landmarks, framed about as face-api's detectors frame a face. */
 function boxFromLandmarks(l: readonly Point[]): Box {
   let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
   for (const [x, y] of l) {
@@ -215,9 +215,9 @@ function boxFromLandmarks(l: readonly Point[]): Box {
     x1 = Math.max(x1, x);
     y1 = Math.max(y1, y);
   }
-  // the 68 points run from the brows to the chin; SSD's box reaches a little past them on every side and
-  // above the brows (forehead): these margins (fractions of the landmarks' box) were measured on the faces of
-  // face-api's sample photos
+  // the 68 points run from the brows to the chin; a detector's box reaches a little past them on every side
+  // and above the brows (forehead): CROP_MARGIN, fractions of the landmarks' box (chosen by eye on face-api's
+  // sample photos, not fitted)
   const w = x1 - x0;
   const h = y1 - y0;
   return { x: x0 - CROP_MARGIN.side * w, y: y0 - CROP_MARGIN.top * h, width: w * (1 + 2 * CROP_MARGIN.side), height: h * (1 + CROP_MARGIN.top + CROP_MARGIN.bottom) };
