@@ -130,7 +130,7 @@ export interface PredictRun {
   quiet: boolean;
   /** Print the time per stage to stderr at the end. */
   timing?: boolean;
-  /** Images per TRN batch (default 16). */
+  /** Images per TRN batch after the first image (default 16). */
   batch?: number;
   options: RecognizerOptions;
 }
@@ -172,8 +172,10 @@ export async function runPredict(run: PredictRun, missing: { input: string; erro
   const tWork = performance.now();
   const B = Math.max(1, run.batch ?? 16);
   try {
-    for (let b0 = 0; b0 < run.files.length; b0 += B) {
-      const paths = run.files.slice(b0, b0 + B);
+    // the first image alone, so its lines come out at once (and a reader that has seen enough, `| head -1`,
+    // stops poi early), then batches of B
+    for (let b0 = 0; b0 < run.files.length; b0 += b0 === 0 ? 1 : B) {
+      const paths = run.files.slice(b0, b0 === 0 ? 1 : b0 + B);
       const out = await r.recognizeBatch(paths, { explain: run.explain, aligned: run.aligned, crop: run.crop });
       out.forEach((res: ImageResult | Error, j) => {
         const i = b0 + j;
@@ -276,7 +278,7 @@ export const PREDICT_USAGE = `poi predict <files, folders or globs> [options]
   --shrink sharp|js   how photos are shrunk to --max-side: sharp (libvips, default) or js (the browser
                       demo's code, for identical pixels)
   --timing            print the time per stage (decode, detect, landmarks, align, trn, explain) to stderr
-  --batch N           images per TRN batch (default 16)
+  --batch N           images per TRN batch after the first one (default 16)
   -q, --quiet         no progress bar or summary
 
 Folders are read recursively (png, jpg, jpeg, webp, tif, tiff, bmp); quote globs ("photos/**/*.jpg").
