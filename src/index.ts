@@ -48,15 +48,19 @@ export {
   type Recognizer,
   type RecognizerOptions,
   type RecognizeOptions,
+  type DetectorName,
   type FaceResult,
   type RegionResult,
   type ImageResult,
 } from './infer/recognizer.js';
-export { createPipeline, photoFromRgba, type Pipeline, type PipelineOptions, type PipelineResult, type Platform, type Photo, type AlignedCrop, type DetectedFace } from './infer/pipeline.js';
+export { createPipeline, photoFromRgba, type Pipeline, type PipelineOptions, type PipelineResult, type Platform, type Photo, type AlignedCrop, type DetectedFace, type DetectTiming } from './infer/pipeline.js';
 export { createTfjsRunner, withFlipTta, type TrnRunner, type Tta } from './infer/runner.js';
 export { openRunner, RUNTIMES, type OpenRunnerOptions } from './infer/runtime.js';
-export { FER_TEMPLATE, alignFace, alignmentTransform, facePoints, placeRegion, warpToCrop, type FacePoints, type Point, type Box, type RawImage, type Similarity } from './face/align.js';
+export { FER_TEMPLATE, alignFace, alignPoints, alignmentTransform, facePoints, placeRegion, warpToCrop, type FacePoints, type Point, type Box, type RawImage, type Similarity } from './face/align.js';
 export { ImageError } from './face/image.js';
-export { type DetectorName, type DetectorOptions } from './face/detector.js';
+export { type DetectorOptions } from './face/detector.js';
+export { type LocatorOptions } from './face/locators.js';
+export { type StageTiming } from './infer/timing.js';
+export { type ShrinkMode } from './face/image.js';
 export { createPoiServer, type PoiServer, type ServerOptions } from './server/http.js';
 export { describeUncertainty, DEFAULT_DESCRIBE, type Description, type DescribeOptions, type UncertaintyLevel } from './ui/describe.js';

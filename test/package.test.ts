@@ -80,9 +80,10 @@ after(() => rmSync(work, { recursive: true, force: true }));
 test('npm pack ships the library, the command, the model, the built page and the install scripts; no tests, results or docs', { skip }, () => {
   const has = (p: string) => assert.ok(packed.includes(p), `${p} is packed`);
   for (const p of ['package.json', 'README.md', 'LICENSE', 'bin/poi.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js',
-    'models/poi-ferplus/model.json', 'models/poi-ferplus/weights.bin', 'dist-web/index.html', 'native/binding.gyp', 'native/src/addon.cc',
+    'models/poi-ferplus/model.json', 'models/poi-ferplus/weights.bin', 'models/blazeface/blazeface.json', 'models/blazeface/blazeface.bin',
+    'models/blazeface/LICENSE.md', 'dist-web/index.html', 'native/binding.gyp', 'native/src/addon.cc',
     'scripts/postinstall.mjs', 'scripts/build-native.mjs', 'patches/@tensorflow+tfjs-backend-wasm+4.22.0.patch']) has(p);
-  const allowed = /^(package\.json|README\.md|LICENSE|bin\/poi\.js|dist\/src\/.*\.(js|d\.ts)|dist-web\/.*|models\/poi-ferplus\/[^/]+|native\/binding\.gyp|native\/src\/[^/]+\.(cc|h)|patches\/[^/]+\.patch|scripts\/(postinstall|build-native)\.mjs)$/;
+  const allowed = /^(package\.json|README\.md|LICENSE|bin\/poi\.js|dist\/src\/.*\.(js|d\.ts)|dist-web\/.*|models\/(poi-ferplus|blazeface)\/[^/]+|native\/binding\.gyp|native\/src\/[^/]+\.(cc|h)|patches\/[^/]+\.patch|scripts\/(postinstall|build-native)\.mjs)$/;
   assert.deepEqual(packed.filter((p) => !allowed.test(p)), [], 'nothing else is packed');
   // every compiled module has its source: no stale output of a moved or deleted file
   const stale = packed.filter((p) => /^dist\/src\/.*\.js$/.test(p) && !existsSync(join(ROOT, p.replace(/^dist\//, '').replace(/\.js$/, '.ts'))));
@@ -91,6 +92,8 @@ test('npm pack ships the library, the command, the model, the built page and the
   for (const f of ['exports', 'files', 'bin']) assert.deepEqual(PKG[f] != null, true, f);
   assert.equal(PKG.dependencies['onnxruntime-node'], undefined, 'onnxruntime-node is not a hard dependency');
   assert.equal(PKG.peerDependenciesMeta?.['onnxruntime-node']?.optional, true, 'onnxruntime-node is an optional peer');
+  // BlazeFace's 0.5 MB of weights ship in models/blazeface/; @vladmandic/human (28 MB) is only the photo bench's
+  assert.equal(PKG.dependencies['@vladmandic/human'], undefined, '@vladmandic/human is not a dependency');
 });
 
 test('the tarball installs into an empty project: no failed script, no unknown-config warning', { skip }, () => {
@@ -101,6 +104,7 @@ test('the tarball installs into an empty project: no failed script, no unknown-c
   const dir = join(consumer, 'node_modules', 'poi-fer');
   assert.ok(existsSync(join(dir, 'dist', 'src', 'index.js')));
   assert.ok(!existsSync(join(consumer, 'node_modules', 'onnxruntime-node')), 'onnxruntime-node (an optional peer) is not installed by default');
+  assert.ok(!existsSync(join(consumer, 'node_modules', '@vladmandic', 'human')), '@vladmandic/human is not installed');
   // poi-fer's postinstall patched the hoisted tfjs-backend-wasm (threads under Node)
   const wasm = readFileSync(join(consumer, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist', 'tf-backend-wasm.node.js'), 'utf8');
   assert.match(wasm, /POI-PATCH/);
@@ -152,6 +156,13 @@ test('npx poi in the consumer project: the sample photo, a row per face, no warn
   assert.match(r.stdout, /sample1\.jpg\s+1\s+\d+,\d+ \d+x\d+\s+(neutral|happiness|surprise|sadness|anger|disgust|fear|contempt)\s+\d+%/, r.log);
   assert.doesNotMatch(r.stderr, /Unknown (project|user|env|cli) config/);
   assert.doesNotMatch(r.stderr, /single-threaded|Warning/, 'the wasm patch applies and nothing warns');
+  // BlazeFace from the package's own models/blazeface/ (no @vladmandic/human installed)
+  const sample = join(consumer, 'node_modules', '@vladmandic', 'face-api', 'demo', 'sample1.jpg');
+  const b = run(NPX, ['--no', 'poi', 'predict', sample, '--detector', 'blazeface', '--json', '-q'], consumer, cleanEnv({ POI_CACHE_DIR: join(work, 'cache') }), 300_000);
+  assert.equal(b.status, 0, b.log);
+  const lines = b.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(lines.length, 3, b.log);
+  assert.equal(lines[0].landmarks.length, 6, 'BlazeFace\'s six keypoints');
 });
 
 test('poi demo in the consumer project serves the prebuilt page and the model', { skip }, async () => {

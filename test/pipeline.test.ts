@@ -3,7 +3,8 @@
  * (web/src/engine.ts: RGBA pixels through photoFromRgba, a tfjs runner on the loaded model, unrounded
  * values), checked against createRecognizer: what test/web.test.ts checks in chromium, here without a
  * browser (CI without chromium still checks it). The detector is Node's (the page's is face-api's SSD
- * with the same options on the same pixels).
+ * with the same options on the same pixels). The recognizer shrinks with the page's code (`shrink: 'js'`;
+ * sharp's shrink, Node's default, is held to its own looser tolerance in test/photo.test.ts).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,8 @@ import { rmSync } from 'node:fs';
 import sharp from 'sharp';
 import { createRecognizer, defaultModelDir, type Recognizer } from '../src/infer/recognizer.js';
 import { createPipeline, photoFromRgba, type FaceResult, type Platform } from '../src/infer/pipeline.js';
-import { createTfjsRunner, withFlipTta, type Tta } from '../src/infer/runner.js';
+import { createTfjsRunner, withFlipTta, type TrnRunner, type Tta } from '../src/infer/runner.js';
+import { STAGES } from '../src/infer/timing.js';
 import { FaceDetector, faceApiSample } from '../src/face/detector.js';
 import { DEFAULT_MAX_SIDE } from '../src/face/resize.js';
 import { loadModel } from '../src/model/io.js';
@@ -32,8 +34,8 @@ let work: string;
 let face: string;
 
 before(async () => {
-  node = await createRecognizer({ runtime: 'tfjs' });
-  nodeFlip = await createRecognizer({ runtime: 'tfjs', tta: 'flip' });
+  node = await createRecognizer({ runtime: 'tfjs', shrink: 'js' });
+  nodeFlip = await createRecognizer({ runtime: 'tfjs', tta: 'flip', shrink: 'js' });
   model = (await loadModel(defaultModelDir())).model;
   detector = await FaceDetector.create({ minScore: 0.5, maxFaces: 100 });
   work = tempDir('poi-pipeline-');
@@ -147,4 +149,44 @@ test('photoFromRgba: drops alpha and shrinks with the decoder\'s code', () => {
   assert.equal(big.scale, 2);
   assert.equal(big.width, 2000);
   assert.throws(() => photoFromRgba(rgba, 3, 1, 1280), /expected 3x1x4/);
+});
+
+test('pipeline: recognizeBatch is one TRN call for every face, the same answers as one photo at a time, stages timed, errors in place', async () => {
+  const base = createTfjsRunner(model);
+  const calls: number[] = [];
+  const runner: TrnRunner = { backend: base.backend, run: (x, n) => (calls.push(n), base.run(x, n)), dispose: () => base.dispose() };
+  let landmarkMs = 0;
+  const platform: Platform<string> = {
+    ...pagePlatform,
+    // a detector that reports a landmark stage of its own: the pipeline splits its time out of detect
+    async detect(img, timing) {
+      const found = await pagePlatform.detect(img);
+      if (timing) timing.landmarks += 1;
+      landmarkMs += 1;
+      return found;
+    },
+  };
+  const pipeline = createPipeline({ classes: model.classes, input: model.config.input, runner, getModel: async () => model, platform, round: false });
+  try {
+    const out = await pipeline.recognizeBatch([face, join(work, 'missing.png'), SAMPLE1], { explain: true });
+    assert.equal(out.length, 3);
+    assert.ok(out[1] instanceof Error, 'the missing file fails in its place');
+    const ok = [out[0], out[2]] as Exclude<(typeof out)[number], Error>[];
+    assert.deepEqual(calls, [ok[0].faces.length + ok[1].faces.length], 'one TRN call with every face');
+    assert.equal(landmarkMs, 2);
+    for (const [i, path] of [[0, face], [1, SAMPLE1]] as const) {
+      const one = await pageRecognize(path, { explain: true });
+      compare(ok[i].faces, one.faces, `${path} in a batch`);
+      assert.equal(ok[i].crops.length, ok[i].faces.length);
+      assert.ok(ok[i].faces.every((f) => f.regions!.length === 4), 'PIN explained every face of the batch');
+      const t = ok[i].timing;
+      for (const k of STAGES) assert.ok(t[k] > 0, `${path}: ${k} ${t[k]}`);
+      assert.equal(t.landmarks, 1, 'the platform\'s own landmark time');
+    }
+    // the page's platform has no aligned decoding and no cropped-face locating
+    await assert.rejects(pipeline.recognize(face, { aligned: true }), /aligned inputs are not supported/);
+    await assert.rejects(pipeline.recognize(face, { crop: true }), /cropped-face inputs are not supported/);
+  } finally {
+    runner.dispose();
+  }
 });

@@ -144,7 +144,8 @@ const distance = (a: PageFace['box'], b: PageFace['box']) => Math.hypot(centre(a
 const nearest = <F extends { box: PageFace['box'] }>(faces: F[], box: PageFace['box']): F => faces.reduce((a, b) => (distance(a.box, box) <= distance(b.box, box) ? a : b));
 
 /**
- * Tolerance, absolute, per class probability and for c. Both sides decode the same pixels (a PNG; and
+ * Tolerance, absolute, per class probability and for c, against `poi predict --shrink js` (the browser's shrink
+ * code; sharp's shrink, Node's default, is held to its own looser tolerance in test/photo.test.ts). Both sides decode the same pixels (a PNG; and
  * sample1.jpg, which chromium and sharp both decode with libjpeg-turbo code), shrink photos over 1280 px with the same code
  * (src/face/resize.ts), and run the same detector, alignment, normalisation and model on tfjs wasm (Node:
  * threaded build, browser: single-thread SIMD). Measured: they agree to ~5e-5 on the PNG and on sample1.jpg
@@ -161,13 +162,13 @@ test('poi demo in chromium: upload a photo, the page shows what poi predict --js
   const face = join(work, 'one-face.png');
   await sharp(SAMPLE1).extract({ left: 1260, top: 40, width: 640, height: 640 }).png().toFile(face);
 
-  const pred = spawnSync(process.execPath, [POI, 'predict', '--json', face, SAMPLE1], { cwd: ROOT, encoding: 'utf8', timeout: 90_000 });
+  const pred = spawnSync(process.execPath, [POI, 'predict', '--json', '--shrink', 'js', face, SAMPLE1], { cwd: ROOT, encoding: 'utf8', timeout: 90_000 });
   assert.equal(pred.status, 0, `poi predict failed:\n${pred.stderr}`);
   const lines: PredictLine[] = pred.stdout.trim().split('\n').map((l) => JSON.parse(l));
   const expected = (p: string) => lines.filter((l) => resolve(ROOT, l.path) === p);
   assert.equal(expected(face).length, 1);
   assert.equal(expected(SAMPLE1).length, 3);
-  const predFlip = spawnSync(process.execPath, [POI, 'predict', '--json', '--tta', 'flip', SAMPLE1], { cwd: ROOT, encoding: 'utf8', timeout: 90_000 });
+  const predFlip = spawnSync(process.execPath, [POI, 'predict', '--json', '--shrink', 'js', '--tta', 'flip', SAMPLE1], { cwd: ROOT, encoding: 'utf8', timeout: 90_000 });
   assert.equal(predFlip.status, 0, `poi predict --tta flip failed:\n${predFlip.stderr}`);
   const flipLines: PredictLine[] = predFlip.stdout.trim().split('\n').map((l) => JSON.parse(l));
 

@@ -48,7 +48,7 @@ poi export --weights float16|uint8 <model dir> [--out dir]   the model folder wi
     run: async (a) => (await import('./report.js')).reportCommand(a),
   },
   predict: {
-    usage: `poi predict <files, folders or globs> [--json] [--explain] [--aligned] [--model dir] [--detector ssd|tiny] [--max-file-mb N]
+    usage: `poi predict <files, folders or globs> [--json] [--explain] [--aligned] [--crop] [--model dir] [--detector ssd|tiny|blazeface] [--timing] [--max-file-mb N]
           ${RUN_USAGE}`,
     run: async (a) => (await import('./predict.js')).predictCommand(a),
   },

@@ -6,12 +6,15 @@
  * {path, error}. Bad files never stop the batch; the exit code is 1 when any failed.
  */
 import type { Writable } from 'node:stream';
+import { performance } from 'node:perf_hooks';
 import { relative } from 'node:path';
 import { num, parse, str, UsageError, type Options, type Parsed, RUN_OPTIONS, runOptions } from './args.js';
 import { DEFAULT_MAX_FILE_MB, expandInputs } from '../util/glob.js';
 import { Progress } from '../util/progress.js';
-import type { FaceResult, RecognizerOptions } from '../infer/recognizer.js';
+import type { FaceResult, ImageResult, RecognizerOptions } from '../infer/recognizer.js';
 import { DEFAULT_MAX_SIDE } from '../face/resize.js';
+import { LOCATORS, parseShrink } from '../face/kinds.js';
+import { addTiming, emptyTiming, STAGES, type StageTiming } from '../infer/timing.js';
 
 
 export const PREDICT_OPTIONS: Options = {
@@ -22,12 +25,19 @@ export const PREDICT_OPTIONS: Options = {
   'max-faces': { type: 'string' },
   'max-file-mb': { type: 'string' },
   ...RUN_OPTIONS,
+  shrink: { type: 'string' },
 };
 
 /** Recognizer options from the flags predict and serve share. */
 export function recognizerOptions(v: Parsed['values']): RecognizerOptions {
   const detector = str(v.detector);
-  if (detector !== undefined && detector !== 'ssd' && detector !== 'tiny') throw new UsageError(`--detector: ssd or tiny, got "${detector}"`);
+  if (detector !== undefined && !(LOCATORS as readonly string[]).includes(detector)) throw new UsageError(`--detector: ${LOCATORS.join(', ')}, got "${detector}"`);
+  let shrink: RecognizerOptions['shrink'];
+  try {
+    shrink = parseShrink(str(v.shrink));
+  } catch (e) {
+    throw new UsageError(`--${(e as Error).message}`);
+  }
   return {
     model: str(v.model),
     ...runOptions(v),
@@ -36,6 +46,7 @@ export function recognizerOptions(v: Parsed['values']): RecognizerOptions {
     maxSide: num('max-side', v['max-side'], { int: true, min: 64 }),
     maxFaces: num('max-faces', v['max-faces'], { int: true, min: 1 }),
     maxFileMb: num('max-file-mb', v['max-file-mb'], { min: 0 }),
+    shrink,
   };
 }
 
@@ -109,8 +120,26 @@ export interface PredictRun {
   json: boolean;
   explain: boolean;
   aligned: boolean;
+  /** Inputs are face crops of any framing (cropped-face mode). */
+  crop?: boolean;
   quiet: boolean;
+  /** Print the time per stage to stderr at the end. */
+  timing?: boolean;
+  /** Images per TRN batch after the first image (default 16). */
+  batch?: number;
   options: RecognizerOptions;
+}
+
+const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
+
+/** The --timing summary: per stage, total and per image, and the wall time after start-up. */
+export function timingReport(t: StageTiming, images: number, faces: number, wallMs: number, startMs: number): string {
+  const n = Math.max(1, images);
+  const lines = [`poi predict --timing: ${images} image(s), ${faces} face(s); start-up ${ms(startMs)} ms, then ${ms(wallMs)} ms (${ms(wallMs / n)} ms per image)`];
+  lines.push(`  ${'stage'.padEnd(10)} ${'total ms'.padStart(9)} ${'ms/image'.padStart(9)}`);
+  for (const k of STAGES) lines.push(`  ${k.padEnd(10)} ${ms(t[k]).padStart(9)} ${ms(t[k] / n).padStart(9)}`);
+  lines.push('  (the next photo decodes while the current one is detected, so the stages add up to more than the wall time)');
+  return lines.join('\n') + '\n';
 }
 
 /** Run predict over files; returns the exit code (1 when any input failed). */
@@ -125,41 +154,56 @@ export async function runPredict(run: PredictRun, missing: { input: string; erro
     io.err.write('poi predict: no images to process\n');
     return 1;
   }
+  const tStart = performance.now();
   const r = await createRecognizer(run.options);
   const names = run.files.map((f) => (f.startsWith('/') && !f.startsWith(process.cwd()) ? f : relative(process.cwd(), f) || f));
   const table = run.json ? null : new Table(io, Math.min(40, Math.max(5, ...names.map((n) => n.length))));
   const bar = run.files.length >= 20 && !run.quiet ? new Progress({ total: run.files.length, label: 'predict', unit: 'img', stream: io.err }) : null;
   let faces = 0;
   let noFace = 0;
+  const timing = emptyTiming();
+  if (run.timing) await r.warmup();
+  const startMs = performance.now() - tStart;
+  const tWork = performance.now();
+  const B = Math.max(1, run.batch ?? 16);
   try {
-    for (let i = 0; i < run.files.length; i++) {
-      const path = run.files[i];
-      try {
-        const res = await r.recognize(path, { explain: run.explain, aligned: run.aligned });
-        faces += res.length;
-        if (res.length === 0) noFace++;
+    // the first image alone, so its lines come out at once (and a reader that has seen enough, `| head -1`,
+    // stops poi early), then batches of B
+    for (let b0 = 0; b0 < run.files.length; b0 += b0 === 0 ? 1 : B) {
+      const paths = run.files.slice(b0, b0 === 0 ? 1 : b0 + B);
+      const out = await r.recognizeBatch(paths, { explain: run.explain, aligned: run.aligned, crop: run.crop });
+      out.forEach((res: ImageResult | Error, j) => {
+        const i = b0 + j;
+        const path = paths[j];
+        if (res instanceof Error) {
+          failed++;
+          const msg = res.message;
+          const text = msg.includes(path) ? msg : `${path}: ${msg}`;
+          if (run.json) io.out.write(JSON.stringify({ path, error: text }) + '\n');
+          else table!.note(names[i], `error: ${msg.replace(`${path}: `, '')}`);
+          if (bar || run.json) io.err.write(`${bar && io.err.isTTY ? '\n' : ''}poi predict: ${text}\n`);
+          return;
+        }
+        addTiming(timing, res.timing);
+        const list = res.faces;
+        faces += list.length;
+        if (list.length === 0) noFace++;
         if (run.json) {
-          if (res.length === 0) io.out.write(JSON.stringify({ path, face: null, faces: 0 }) + '\n');
-          res.forEach((f, j) => io.out.write(JSON.stringify({ path, face: j, ...f }) + '\n'));
-        } else if (res.length === 0) {
+          if (list.length === 0) io.out.write(JSON.stringify({ path, face: null, faces: 0 }) + '\n');
+          list.forEach((f, k) => io.out.write(JSON.stringify({ path, face: k, ...f }) + '\n'));
+        } else if (list.length === 0) {
           table!.note(names[i], 'no face found');
         } else {
-          res.forEach((f, j) => table!.face(names[i], j, f));
+          list.forEach((f, k) => table!.face(names[i], k, f));
         }
-      } catch (e) {
-        failed++;
-        const msg = (e as Error).message;
-        const text = msg.includes(path) ? msg : `${path}: ${msg}`;
-        if (run.json) io.out.write(JSON.stringify({ path, error: text }) + '\n');
-        else table!.note(names[i], `error: ${msg.replace(`${path}: `, '')}`);
-        if (bar || run.json) io.err.write(`${bar && io.err.isTTY ? '\n' : ''}poi predict: ${text}\n`);
-      }
-      bar?.tick(1, { faces });
+      });
+      bar?.tick(paths.length, { faces });
     }
   } finally {
     bar?.done({ faces });
     r.dispose();
   }
+  if (run.timing) io.err.write(timingReport(timing, run.files.length - failed, faces, performance.now() - tWork, startMs));
   if (!run.quiet && (failed > 0 || noFace > 0 || run.files.length > 1)) {
     io.err.write(`poi predict: ${run.files.length} image(s), ${faces} face(s), ${noFace} without a face, ${failed} failed\n`);
   }
@@ -175,6 +219,9 @@ export async function predictCommand(argv: string[], io: Io = defaultIo()): Prom
       json: { type: 'boolean' },
       explain: { type: 'boolean' },
       aligned: { type: 'boolean' },
+      crop: { type: 'boolean' },
+      timing: { type: 'boolean' },
+      batch: { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
     },
     true,
@@ -184,9 +231,12 @@ export async function predictCommand(argv: string[], io: Io = defaultIo()): Prom
     return 0;
   }
   if (positionals.length === 0) throw new UsageError(`poi predict: give image files, folders or globs\n\n${PREDICT_USAGE}`);
+  if (values.aligned && values.crop) throw new UsageError('poi predict: --aligned (FERPlus-aligned crops) and --crop (crops of any framing) exclude each other');
+  const batch = num('batch', values.batch, { int: true, min: 1 });
+  const options = recognizerOptions(values);
   const { files, missing } = expandInputs(positionals);
   return runPredict(
-    { files, json: Boolean(values.json), explain: Boolean(values.explain), aligned: Boolean(values.aligned), quiet: Boolean(values.quiet), options: recognizerOptions(values) },
+    { files, json: Boolean(values.json), explain: Boolean(values.explain), aligned: Boolean(values.aligned), crop: Boolean(values.crop), quiet: Boolean(values.quiet), timing: Boolean(values.timing), batch, options },
     missing,
     io,
   );
@@ -209,14 +259,21 @@ export const PREDICT_USAGE = `poi predict <files, folders or globs> [options]
                       for an image without a face; {path, error} for a file that cannot be read
   --explain           add PIN's per-region distributions, AU activations and region boxes
   --aligned           inputs are already aligned face crops (FERPlus, RAF-DB aligned): no detection
+  --crop              inputs are face crops of any framing (tight, loose, other datasets'): landmarks are
+                      found inside each crop without a detector, then the face is aligned as in photos
   --model <dir>       model folder (default: the shipped models/poi-ferplus)
-  --detector ssd|tiny face detector (default ssd: more accurate; tiny: faster)
+  --detector D        ssd (default: finds the most faces), tiny (face-api's, faster) or blazeface
+                      (MediaPipe's BlazeFace: boxes and 6 keypoints in one small net, fastest)
   --min-score X       detection threshold (default 0.5)
   --max-side N        shrink photos to this longer side before detection (default ${DEFAULT_MAX_SIDE})
   --max-faces N       at most N faces per image (default 100)
   --max-file-mb N     refuse image files larger than N MB (default ${DEFAULT_MAX_FILE_MB}); only regular files are read
   --runtime R         where TRN runs: auto (default: onnxruntime when it loads), onnx or tfjs
   --tta flip          also run TRN on each face's mirror image and average (about +0.5 points)
+  --shrink sharp|js   how photos are shrunk to --max-side: sharp (libvips, default) or js (the browser
+                      demo's code, for identical pixels)
+  --timing            print the time per stage (decode, detect, landmarks, align, trn, explain) to stderr
+  --batch N           images per TRN batch after the first one (default 16)
   -q, --quiet         no progress bar or summary
 
 Folders are read recursively (png, jpg, jpeg, webp, tif, tiff, bmp); quote globs ("photos/**/*.jpg").

@@ -11,8 +11,8 @@ export const SERVE_USAGE = `poi serve [options]
   --max-body-mb X     largest upload in MiB (default 10; more get 413)
   --timeout-ms N      answer within this many ms, queueing included (default 30000; else 504)
   --quiet             no request log
-  and predict's --model, --detector, --min-score, --max-side, --max-faces, --runtime, --tta,
-                      --backend, --threads
+  and predict's --model, --detector, --min-score, --max-side, --max-faces, --shrink, --runtime,
+                      --tta, --backend, --threads
 
   curl --data-binary @photo.jpg -H 'content-type: image/jpeg' 'http://127.0.0.1:8080/predict?explain=1'
   curl -F image=@photo.jpg http://127.0.0.1:8080/predict

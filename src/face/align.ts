@@ -230,19 +230,34 @@ export function toRgb(img: RawImage): RawImage {
   return { data: out, width: img.width, height: img.height, channels: 3 };
 }
 
-/** The model input of one face: size x size x channels uint8, ready for `normalise`. */
-export function alignFace(
+/**
+ * The model input of one face from its four points (eyes, nose tip, mouth centre) and the template they go
+ * to on the crop: size x size x channels uint8, ready for `normalise`. Every detector's faces are aligned by
+ * this (face-api's 68 landmarks give their points with `facePoints` and go to FER_TEMPLATE; BlazeFace's
+ * keypoints go to their own measured template, src/face/blazeface.ts). Converting `img` to the model's
+ * channels once beforehand (toGray/toRgb) saves doing it per face.
+ */
+export function alignPoints(
   img: RawImage,
-  landmarks68: readonly Point[],
-  opts: { size: number; channels: number; template?: FacePoints; alignSize?: number },
+  face: { points: FacePoints; template?: FacePoints },
+  opts: { size: number; channels: number; alignSize?: number },
 ): { pixels: Uint8Array; transform: Similarity } {
-  const transform = alignmentTransform(facePoints(landmarks68), opts.template);
+  const transform = alignmentTransform(face.points, face.template ?? FER_TEMPLATE);
   const src = opts.channels === 1 ? toGray(img) : toRgb(img);
   if (!opts.alignSize || opts.alignSize === opts.size) return { pixels: warpToCrop(src, transform, opts.size), transform };
   // aligned at the training faces' own resolution, then resized as their decoding did (Lanczos-3)
   const small = warpToCrop(src, transform, opts.alignSize);
   const up = resizeLanczos3({ data: small, width: opts.alignSize, height: opts.alignSize, channels: opts.channels as 1 | 3 }, opts.size, opts.size);
   return { pixels: up.data as Uint8Array, transform };
+}
+
+/** The model input of one face from its 68 landmarks (iBUG order): alignPoints with facePoints. */
+export function alignFace(
+  img: RawImage,
+  landmarks68: readonly Point[],
+  opts: { size: number; channels: number; template?: FacePoints; alignSize?: number },
+): { pixels: Uint8Array; transform: Similarity } {
+  return alignPoints(img, { points: facePoints(landmarks68), template: opts.template }, opts);
 }
 
 /** uint8 pixels → the model's float input, (px/255 - mean)/std, written into `out` at `offset`. */

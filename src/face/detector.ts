@@ -120,7 +120,7 @@ export class FaceDetector {
   }
 
   /** Faces in an RGB image (height x width x 3 uint8), highest score first. */
-  async detect(rgb: Uint8Array, width: number, height: number): Promise<DetectedFace[]> {
+  async detect(rgb: Uint8Array, width: number, height: number): Promise<(DetectedFace & { score: number })[]> {
     if (rgb.length !== width * height * 3) throw new Error(`detect: expected ${width}x${height}x3 bytes, got ${rgb.length}`);
     const o = this.opts;
     const options =

@@ -4,8 +4,9 @@
  */
 import sharp, { type Sharp } from 'sharp';
 import type { RawImage } from './align.js';
-import { DEFAULT_MAX_SIDE, shrinkToFit } from './resize.js';
+import { DEFAULT_MAX_SIDE, fitInside, shrinkToFit } from './resize.js';
 import { DEFAULT_MAX_FILE_MB } from '../util/glob.js';
+import { parseShrink, type ShrinkMode } from './kinds.js';
 
 /** The input could not be read as an image (corrupt, truncated, not an image, unsupported format). */
 export class ImageError extends Error {
@@ -156,20 +157,55 @@ function source2(buf: Uint8Array, input: string | Uint8Array): Sharp {
   return sharp(buf, { failOn: 'error' });
 }
 
+export { parseShrink, SHRINK_MODES, type ShrinkMode } from './kinds.js';
+
+function defaultShrink(): ShrinkMode {
+  try {
+    return parseShrink(process.env.POI_SHRINK) ?? 'sharp';
+  } catch {
+    return 'sharp';
+  }
+}
+
 /**
  * Decode a photo for detection: EXIF-rotated, RGB, shrunk so its longer side is at most `maxSide`
- * (detectors work at 416-512 px anyway; shrinking first keeps a 50-megapixel photo cheap).
+ * (detectors work at 128-512 px anyway; shrinking first keeps a 50-megapixel photo cheap).
  *
- * sharp decodes at full size and the shrink is poi's own (src/face/resize.ts), the code the browser demo
- * runs too, so the page and `poi predict` detect on the same pixels. (sharp's own resize would shrink JPEGs
- * while decoding them, faster, but with a filter the page cannot reproduce.)
+ * `shrink` 'sharp' (default) lets libvips shrink while decoding; 'js' decodes at full size and shrinks with
+ * poi's own code (src/face/resize.ts), what the browser demo does. If libvips' resize fails for an image the JS
+ * shrink is used instead. Either way `scale` maps the returned pixels to the photo's own.
  */
-export async function decodePhoto(input: string | Uint8Array, opts: { maxSide?: number } & ReadOptions = {}): Promise<DecodedPhoto> {
+export async function decodePhoto(input: string | Uint8Array, opts: { maxSide?: number; shrink?: ShrinkMode } & ReadOptions = {}): Promise<DecodedPhoto> {
   const maxSide = opts.maxSide ?? DEFAULT_MAX_SIDE;
+  const shrink = opts.shrink ?? defaultShrink();
   const img = await source(input, opts);
   try {
     const meta = await img.metadata();
     if (!meta.width || !meta.height) throw new Error('no image size');
+    const swap = (meta.orientation ?? 1) >= 5;
+    const width = swap ? meta.height : meta.width;
+    const height = swap ? meta.width : meta.height;
+    const fit = fitInside(width, height, maxSide);
+    const needs = fit.width !== width || fit.height !== height;
+    if (shrink === 'sharp' && needs) {
+      try {
+        const { data, info } = await img
+          .clone()
+          .rotate()
+          .flatten({ background: '#000000' })
+          .toColourspace('srgb')
+          .removeAlpha()
+          .resize(fit.width, fit.height, { fit: 'fill', kernel: 'lanczos3' })
+          .raw()
+          .toBuffer({ resolveWithObject: true });
+        if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
+        if (info.width !== fit.width || info.height !== fit.height) throw new Error(`resized to ${info.width}x${info.height}, expected ${fit.width}x${fit.height}`);
+        const image: RawImage = { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: 3 };
+        return { image, width, height, scale: width / image.width, format: meta.format ?? 'raw' };
+      } catch {
+        // fall back to the full decode and the JS shrink; a file that does not decode fails there, with its message
+      }
+    }
     const { data, info } = await img
       .rotate()
       .flatten({ background: '#000000' })

@@ -1,9 +1,11 @@
 /**
- * The one recognition pipeline: from a decoded photo to per-face results. Node's createRecognizer
+ * The one recognition pipeline: from a photo to per-face results. Node's createRecognizer
  * (src/infer/recognizer.ts) and the browser page (web/src/engine.ts) both run it; each supplies only
  * what differs by platform, decoding and face detection (`Platform`). Everything else, alignment,
- * normalisation, TRN through a TrnRunner, PIN's explanation and placing its regions on the photo, and
- * the result's shape, is this code.
+ * normalisation, TRN through a TrnRunner, PIN's explanation and placing its regions on the photo, the
+ * result's shape, batches (one TRN call for every face of several photos, the next photo decoding while
+ * the current one is detected) and the time per stage (measured around the platform's calls and the
+ * runner), is this code.
  *
  * Browser-safe: no Node imports here or in what it imports (test/web.test.ts type-checks the page with
  * browser types only).
@@ -11,19 +13,32 @@
 import * as tf from '../tf.js';
 import type { InputSpec } from '../model/config.js';
 import type { PoiModel } from '../model/poi.js';
-import { alignFace, normalise, placeRegion, type Box, type Point, type RawImage, type Similarity } from '../face/align.js';
+import { alignPoints, facePoints, normalise, placeRegion, toGray, toRgb, type Box, type FacePoints, type Point, type RawImage, type Similarity } from '../face/align.js';
 import { shrinkToFit } from '../face/resize.js';
 import { distribution, emotionFields, round4 } from './result.js';
 import type { TrnRunner } from './runner.js';
+import { emptyTiming, timed, type StageTiming } from './timing.js';
+
+export type { StageTiming } from './timing.js';
 
 /** A face as a detector finds it, in the pixels of the image it was given. */
 export interface DetectedFace {
   /** Detection box. */
   box: Box;
-  /** Detection score in (0,1). */
-  score: number;
-  /** 68 landmarks (iBUG order). */
+  /** Detection score in (0,1); null when no detector ran (the cropped-face mode). */
+  score: number | null;
+  /** The model's landmarks: 68 (iBUG order) from face-api's landmark net, 6 from BlazeFace. */
   landmarks: Point[];
+  /** Eyes, nose tip and mouth centre to align on; default facePoints(landmarks) (68 landmarks). */
+  points?: FacePoints;
+  /** Where `points` go on the aligned crop; default FER_TEMPLATE. */
+  template?: FacePoints;
+}
+
+/** What a platform's detect reports of its own stages (added to). */
+export interface DetectTiming {
+  /** Milliseconds of its landmark net, when that is a stage of its own (face-api's); the rest is "detect". */
+  landmarks: number;
 }
 
 /** A photo ready for detection. */
@@ -48,8 +63,13 @@ export interface AlignedCrop {
 /** What a platform supplies: decoding and detection. `Src` is what its callers pass (a path, bytes, a canvas). */
 export interface Platform<Src> {
   decode(src: Src): Promise<Photo>;
-  /** Faces in `image`, highest score first. */
-  detect(image: RawImage): Promise<DetectedFace[]>;
+  /** Faces in `image`, highest score first; the landmark net's share of the time into `timing`, if separate. */
+  detect(image: RawImage, timing?: DetectTiming): Promise<DetectedFace[]>;
+  /**
+   * For `crop` inputs: the one face that fills `image` (a face crop of any framing), found without a
+   * detector. A platform without it refuses them.
+   */
+  locateInCrop?(image: RawImage): Promise<DetectedFace>;
   /** For `aligned` inputs (no detection); a platform without it refuses them. */
   decodeAligned?(src: Src, size: number, channels: number): Promise<AlignedCrop>;
 }
@@ -59,6 +79,8 @@ export interface RecognizeOptions {
   explain?: boolean;
   /** The input is already an aligned face crop (FERPlus, RAF-DB aligned): no detection, one face. */
   aligned?: boolean;
+  /** The input is one face crop of any framing (tight, loose, another dataset's): landmarks without a detector, then aligned. */
+  crop?: boolean;
 }
 
 export interface RegionResult {
@@ -78,9 +100,9 @@ export interface RegionResult {
 export interface FaceResult {
   /** Face box in photo pixels (the detector's box; the whole image with `aligned`). */
   box: Box;
-  /** Detector score in (0,1); null with `aligned`. */
+  /** Detector score in (0,1); null with `aligned` and `crop` (no detector). */
   score: number | null;
-  /** 68 landmarks (iBUG order) in photo pixels; null with `aligned`. */
+  /** Landmarks in photo pixels: 68 (iBUG order) from face-api's landmark net, 6 from BlazeFace; null with `aligned`. */
   landmarks: Point[] | null;
   /** Class name → probability (sums to 1), in the model's class order. */
   emotions: Record<string, number>;
@@ -105,6 +127,8 @@ export interface ImageResult {
   width: number;
   height: number;
   faces: FaceResult[];
+  /** Milliseconds per stage for this image (TRN's and PIN's time are its share of a batch, by faces). */
+  timing: StageTiming;
 }
 
 /** An ImageResult with what the model saw: crops[i] is face i's aligned input (uint8, size x size x channels). */
@@ -129,12 +153,20 @@ export interface PipelineOptions<Src> {
 
 export interface Pipeline<Src> {
   recognize(src: Src, opts?: RecognizeOptions): Promise<PipelineResult>;
+  /**
+   * Several photos: each decoded, detected and aligned in turn (the next one decoding while the current one
+   * is detected), then one TRN call (and with `explain` one PIN call) for all their faces. An input that
+   * fails gives its Error in its place.
+   */
+  recognizeBatch(srcs: readonly Src[], opts?: RecognizeOptions): Promise<(PipelineResult | Error)[]>;
   /** TRN alone on n aligned crops (uint8, model input size and channels, back to back). */
   classify(crops: Uint8Array, n: number): Promise<{ probs: Float32Array; confidence: Float32Array }>;
 }
 
 const r1 = (v: number) => Math.round(v * 10) / 10;
 const same = (v: number) => v;
+/** What failed for one input of a batch, as an Error in its place. */
+const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
 /**
  * The photo on a canvas as a Photo: RGBA (ImageData's layout) to RGB, shrunk to fit maxSide by the code
@@ -212,51 +244,135 @@ export function createPipeline<Src>(o: PipelineOptions<Src>): Pipeline<Src> {
     }
   }
 
-  async function recognizeAligned(src: Src, explain: boolean): Promise<PipelineResult> {
-    if (!platform.decodeAligned) throw new Error('aligned inputs are not supported here');
-    const crop = await platform.decodeAligned(src, size, input.channels);
-    const { x, probs, confidence } = await score(crop.pixels, 1);
-    const face: FaceResult = { box: { x: 0, y: 0, width: crop.width, height: crop.height }, score: null, landmarks: null, ...emotionFields(classes, probs, confidence, 0, rp) };
-    if (explain) {
-      // the crop is the image scaled to cover size x size, centred: crop fraction = (p·s - offset)/size
-      const m = Math.min(crop.width, crop.height);
-      const t: Similarity = { a: 1 / m, b: 0, tx: -(crop.width / m - 1) / 2, ty: -(crop.height / m - 1) / 2 };
-      Object.assign(face, (await explainFaces(x, 1, [t]))[0]);
+  /** One input decoded, its faces found and aligned: everything before TRN, with photo-pixel coordinates. */
+  interface Prepared {
+    width: number;
+    height: number;
+    faces: Pick<FaceResult, 'box' | 'score' | 'landmarks'>[];
+    crops: Uint8Array[];
+    /** Photo pixels → crop fractions, per face (for placing PIN's regions). */
+    transforms: Similarity[];
+    timing: StageTiming;
+  }
+
+  async function prepareAligned(src: Src, timing: StageTiming): Promise<Prepared> {
+    const crop = await timed(timing, 'decode', () => platform.decodeAligned!(src, size, input.channels));
+    // the crop is the image scaled to cover size x size, centred: crop fraction = (p·s - offset)/size
+    const m = Math.min(crop.width, crop.height);
+    const t: Similarity = { a: 1 / m, b: 0, tx: -(crop.width / m - 1) / 2, ty: -(crop.height / m - 1) / 2 };
+    const face = { box: { x: 0, y: 0, width: crop.width, height: crop.height }, score: null, landmarks: null };
+    return { width: crop.width, height: crop.height, faces: [face], crops: [crop.pixels], transforms: [t], timing };
+  }
+
+  /** Find and align the faces of a decoded photo. */
+  async function locate(photo: Photo, crop: boolean, timing: StageTiming): Promise<Prepared> {
+    let found: DetectedFace[];
+    if (crop) {
+      // no detector: all of it is the landmark stage
+      found = [await timed(timing, 'landmarks', () => platform.locateInCrop!(photo.image))];
+    } else {
+      const t0 = performance.now();
+      const own: DetectTiming = { landmarks: 0 };
+      found = await platform.detect(photo.image, own);
+      timing.detect += performance.now() - t0 - own.landmarks;
+      timing.landmarks += own.landmarks;
     }
-    return { width: crop.width, height: crop.height, faces: [face], crops: [crop.pixels] };
+    const t0 = performance.now();
+    const s = photo.scale;
+    // converted to the model's channels once per photo, not once per face
+    const img = found.length === 0 ? photo.image : input.channels === 1 ? toGray(photo.image) : toRgb(photo.image);
+    const out: Prepared = { width: photo.width, height: photo.height, faces: [], crops: [], transforms: [], timing };
+    for (const f of found) {
+      let a: ReturnType<typeof alignPoints>;
+      try {
+        a = alignPoints(img, { points: f.points ?? facePoints(f.landmarks), template: f.template }, { size, channels: input.channels, alignSize: input.alignSize });
+      } catch {
+        // points that fit no face (a false detection's keypoints on top of each other): not a face
+        continue;
+      }
+      out.crops.push(a.pixels);
+      // the transform maps detection-scale pixels; compose with the scale back to photo pixels
+      out.transforms.push({ a: a.transform.a / s, b: a.transform.b / s, tx: a.transform.tx, ty: a.transform.ty });
+      out.faces.push({
+        box: boxOut({ x: f.box.x * s, y: f.box.y * s, width: f.box.width * s, height: f.box.height * s }),
+        score: f.score === null ? null : rp(f.score),
+        landmarks: f.landmarks.map((p) => [rpx(p[0] * s), rpx(p[1] * s)] as Point),
+      });
+    }
+    timing.align += performance.now() - t0;
+    return out;
+  }
+
+  /** Decode, find and align every input, in order; the next photo decodes while this one is detected. */
+  async function prepareAll(srcs: readonly Src[], opts: RecognizeOptions): Promise<(Prepared | Error)[]> {
+    const out: (Prepared | Error)[] = [];
+    if (opts.aligned) {
+      for (const src of srcs) out.push(await prepareAligned(src, emptyTiming()).catch(asError));
+      return out;
+    }
+    const timings = srcs.map(() => emptyTiming());
+    const decode = (i: number): Promise<Photo | Error> | null =>
+      i < srcs.length ? timed(timings[i], 'decode', () => platform.decode(srcs[i])).catch(asError) : null;
+    let next = decode(0);
+    for (let i = 0; i < srcs.length; i++) {
+      const mine = next!;
+      next = decode(i + 1);
+      const photo = await mine;
+      if (photo instanceof Error) {
+        out.push(photo);
+        continue;
+      }
+      out.push(await locate(photo, !!opts.crop, timings[i]).catch(asError));
+    }
+    return out;
+  }
+
+  async function recognizeBatch(srcs: readonly Src[], opts: RecognizeOptions = {}): Promise<(PipelineResult | Error)[]> {
+    if (opts.aligned && opts.crop) throw new Error('aligned and crop exclude each other');
+    if (opts.aligned && !platform.decodeAligned) throw new Error('aligned inputs are not supported here');
+    if (opts.crop && !platform.locateInCrop) throw new Error('cropped-face inputs are not supported here');
+    const prepared = await prepareAll(srcs, opts);
+    const ok = prepared.filter((p): p is Prepared => !(p instanceof Error));
+    const n = ok.reduce((a, p) => a + p.crops.length, 0);
+    // one TRN call (and one PIN call) for every face of the batch; each image's time is its share by faces
+    let explained: Pick<FaceResult, 'regions' | 'aus' | 'objective'>[] | null = null;
+    let probs: Float32Array = new Float32Array(0);
+    let confidence: Float32Array = new Float32Array(0);
+    const batch = emptyTiming();
+    if (n > 0) {
+      const pixels = new Uint8Array(n * per);
+      let k = 0;
+      for (const p of ok) for (const c of p.crops) pixels.set(c, k++ * per);
+      const scored = await timed(batch, 'trn', () => score(pixels, n));
+      ({ probs, confidence } = scored);
+      if (opts.explain) {
+        const transforms = ok.flatMap((p) => p.transforms);
+        explained = await timed(batch, 'explain', () => explainFaces(scored.x, n, transforms));
+      }
+    }
+    let offset = 0;
+    return prepared.map((p) => {
+      if (p instanceof Error) return p;
+      const faces = p.faces.map((f, i): FaceResult => ({ ...f, ...emotionFields(classes, probs, confidence, offset + i, rp), ...(explained?.[offset + i] ?? {}) }));
+      const m = p.crops.length;
+      offset += m;
+      if (n > 0) {
+        p.timing.trn += (batch.trn * m) / n;
+        p.timing.explain += (batch.explain * m) / n;
+      }
+      return { width: p.width, height: p.height, faces, crops: p.crops, timing: p.timing };
+    });
   }
 
   async function recognize(src: Src, opts: RecognizeOptions = {}): Promise<PipelineResult> {
-    if (opts.aligned) return recognizeAligned(src, !!opts.explain);
-    const photo = await platform.decode(src);
-    const found = await platform.detect(photo.image);
-    const s = photo.scale;
-    if (found.length === 0) return { width: photo.width, height: photo.height, faces: [], crops: [] };
-    const n = found.length;
-    const pixels = new Uint8Array(n * per);
-    const crops: Uint8Array[] = [];
-    const transforms: Similarity[] = [];
-    found.forEach((f, i) => {
-      const a = alignFace(photo.image, f.landmarks, { size, channels: input.channels, alignSize: input.alignSize });
-      pixels.set(a.pixels, i * per);
-      crops.push(a.pixels);
-      // the transform maps detection-scale pixels; compose with the scale back to photo pixels
-      transforms.push({ a: a.transform.a / s, b: a.transform.b / s, tx: a.transform.tx, ty: a.transform.ty });
-    });
-    const { x, probs, confidence } = await score(pixels, n);
-    const explained = opts.explain ? await explainFaces(x, n, transforms) : null;
-    const faces = found.map((f, i): FaceResult => ({
-      box: boxOut({ x: f.box.x * s, y: f.box.y * s, width: f.box.width * s, height: f.box.height * s }),
-      score: rp(f.score),
-      landmarks: f.landmarks.map((p) => [rpx(p[0] * s), rpx(p[1] * s)] as Point),
-      ...emotionFields(classes, probs, confidence, i, rp),
-      ...(explained?.[i] ?? {}),
-    }));
-    return { width: photo.width, height: photo.height, faces, crops };
+    const [res] = await recognizeBatch([src], opts);
+    if (res instanceof Error) throw res;
+    return res;
   }
 
   return {
     recognize,
+    recognizeBatch,
     async classify(crops, n) {
       if (crops.length !== n * per) throw new Error(`classify: expected ${n} crops of ${per} bytes, got ${crops.length} bytes`);
       const { probs, confidence } = await score(crops, n);
