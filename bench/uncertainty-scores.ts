@@ -72,7 +72,8 @@ const pred = argmaxRows(probs, k);
 const right = Array.from(pred, (p, i) => p === y[i]);
 const veRaw = entropy(set.soft!, k);
 const veDrop = entropy(dropped.set.soft!, k);
-console.log(`${v.model} on ${split} (${n} faces); accuracy ${((100 * right.filter(Boolean).length) / n).toFixed(2)}%`);
+const pinAcc = q ? ` ; PIN's q alone ${((100 * Array.from(argmaxRows(q, k), (p, i) => p === y[i]).filter(Boolean).length) / n).toFixed(2)}%` : '';
+console.log(`${v.model} on ${split} (${n} faces); accuracy ${((100 * right.filter(Boolean).length) / n).toFixed(2)}%${pinAcc}`);
 console.log(`${'score'.padEnd(26)}  rho(raw)  rho(drop-single)    AURC  accuracy by fifth, most sure first`);
 for (const [name, u] of scores) {
   const rc = riskCoverage(probs, y, u);
