@@ -9,12 +9,13 @@
  * processes' CPU time over the window, from the DevTools protocol), which a machine busy with other work
  * does not change much, and where the time of a frame goes (detector, tracking, TRN, drawing).
  *
- *   npm run bench:webcam -- [--rounds 3] [--seconds 6] [--warmup 3] [--backends wasm,wasm-1]
+ *   npm run bench:webcam -- [--rounds 3] [--seconds 6] [--warmup 3] [--backends wasm,wasm-2]
  *       [--detectors tiny,ssd] [--every 5,1] [--json out.json] [--text out.txt]
  *
- * Backends: wasm (threaded SIMD build, every core; the page's default here), wasm-1 (single-threaded
- * SIMD build), cpu, webgl (SwiftShader here), webgpu (SwiftShader's fallback adapter, with
- * --enable-unsafe-webgpu). A backend the page cannot start is reported, not measured.
+ * Backends: wasm (the page's default: SIMD, half the logical cores, so one thread on 2 cores), wasm-N
+ * (?threads=N: N > 1 is the threaded build), cpu, webgl (SwiftShader here), webgpu (SwiftShader's fallback
+ * adapter, with --enable-unsafe-webgpu; about a minute per frame). A backend the page cannot start is
+ * reported, not measured.
  *
  * For bench:photo: `import { runWebcamBench, formatWebcamBench } from './webcam-bench.js'` runs the same and
  * returns the rows (this file only runs its CLI when it is the entry point).
@@ -31,7 +32,7 @@ import { writeFaceClip } from './webcam-clip.js';
 export const CHROMIUM = '/usr/bin/chromium';
 
 export interface WebcamConfig {
-  /** wasm, wasm-1, cpu, webgl, webgpu. */
+  /** wasm (the page's default threads), wasm-N (?threads=N), cpu, webgl, webgpu. */
   backend: string;
   detector: 'tiny' | 'ssd';
   detectEvery: number;
@@ -80,7 +81,8 @@ const median = (v: number[]) => {
 };
 
 function query(c: WebcamConfig): string {
-  const backend = c.backend === 'wasm-1' ? 'wasm&threads=1' : c.backend;
+  const threads = /^wasm-(\d+)$/.exec(c.backend);
+  const backend = threads ? `wasm&threads=${threads[1]}` : c.backend;
   return `?backend=${backend}&detector=${c.detector}&detectEvery=${c.detectEvery}&webcam=1`;
 }
 
@@ -90,10 +92,10 @@ export async function runWebcamBench(opts: WebcamBenchOptions = {}): Promise<{ r
   const warmup = opts.warmup ?? 3;
   const log = opts.log ?? ((l: string) => console.log(l));
   const configs: WebcamConfig[] = [];
-  for (const backend of opts.backends ?? ['wasm', 'wasm-1']) {
+  for (const backend of opts.backends ?? ['wasm', 'wasm-2']) {
     for (const detector of opts.detectors ?? ['tiny', 'ssd']) {
       for (const detectEvery of opts.every ?? [5, 1]) {
-        // the single-threaded build and the GPU emulations only at the default detect rate, unless asked
+        // the other backends only at the default detect rate, unless asked
         if (backend !== 'wasm' && !opts.every && detectEvery !== 5) continue;
         configs.push({ backend, detector, detectEvery });
       }
@@ -143,7 +145,7 @@ export async function runWebcamBench(opts: WebcamBenchOptions = {}): Promise<{ r
           await page.waitForSelector('#status[data-state="live"], #status[data-state="error"]', { timeout: 120_000 });
           const backend = await page.getAttribute('body', 'data-backend');
           res.label = (await page.getAttribute('body', 'data-backend-label')) ?? backend ?? '?';
-          const want = res.c.backend.replace(/-1$/, '');
+          const want = res.c.backend.replace(/-\d+$/, '');
           if ((await page.getAttribute('#status', 'data-state')) === 'error' || backend !== want) {
             res.ok = false;
             res.label = `not available (${backend ? `page chose ${backend}` : await page.textContent('#status')})`;

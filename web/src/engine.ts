@@ -82,8 +82,8 @@ async function webgpuAdapter(allowSoftware: boolean): Promise<{ name: string } |
 
 export interface BackendOptions {
   /**
-   * wasm threads: 0 (default) uses every logical core (at most 8) when the page is cross-origin isolated
-   * (the single-threaded SIMD build otherwise); 1 forces the single-threaded build; n > 1 asks for n.
+   * wasm threads: 0 (default) uses half the logical cores, n >= 1 asks for n (at most 8); more than one needs
+   * a cross-origin isolated page (the single-threaded SIMD build otherwise); 1 is the single-threaded build.
    */
   threads?: number;
 }
@@ -99,9 +99,12 @@ export async function chooseBackend(wanted: BackendChoice = 'auto', opts: Backen
   const threads = opts.threads ?? 0;
   // The threaded build needs SharedArrayBuffer, i.e. a cross-origin isolated page; tfjs checks that itself.
   // Its workers re-run the emscripten glue from a Blob; web/vite.config.ts keeps that glue intact in the bundle.
-  // tfjs's own default is half the logical cores; poi uses all of them (at most the 8 workers the build preallocates).
-  if (threads === 1) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-  else setThreadsCount(Math.min(8, threads > 1 ? threads : navigator.hardwareConcurrency || 1));
+  // Default: half the logical cores (tfjs's own choice), which leaves the rest to the video, the page and
+  // whatever else runs; measured on a busy 2-core machine, two threads gave a third of one thread's fps
+  // (README, bench:webcam). One thread uses the plain SIMD build (no idle workers).
+  const n = Math.min(8, threads >= 1 ? threads : Math.max(1, Math.floor((navigator.hardwareConcurrency || 1) / 2)));
+  if (n === 1) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  else setThreadsCount(n);
   const all = ['webgpu', 'webgl', 'wasm', 'cpu'];
   // a wanted backend that does not work here falls back to the others, in the usual order (body[data-backend] tells)
   let order: string[] = wanted === 'auto' ? all : [wanted, ...all.filter((b) => b !== wanted && b !== 'webgpu' && b !== 'webgl')];
@@ -177,7 +180,7 @@ async function describeBackend(note: string, gpuName: string): Promise<BackendIn
     simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
     const mt = (await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')) as boolean;
     threads = mt && simd ? getThreadsCount() : 1;
-    label = `wasm (${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'}${mt || isolated ? '' : '; not cross-origin isolated'})`;
+    label = `wasm (${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'}${isolated ? '' : '; not cross-origin isolated: no threads'})`;
   } else if (backend === 'webgpu' && gpuName) {
     label = `webgpu (${gpuName})`;
   }
