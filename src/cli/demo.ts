@@ -13,13 +13,14 @@ export async function demoCommand(argv: string[]): Promise<number> {
     rebuild: { type: 'boolean' },
   });
   if (positionals.length) throw new UsageError(`poi demo: unexpected argument "${positionals[0]}"`);
-  if (v.backend || v.threads) throw new UsageError('poi demo: the page picks its backend in the browser (add ?backend=webgl|wasm|cpu to the address)');
+  if (v.backend || v.threads) throw new UsageError('poi demo: the page picks its backend in the browser (add ?backend=webgpu|webgl|wasm|cpu, ?threads=N to the address)');
   const port = num('port', v.port, { int: true, min: 0, max: 65535 }) ?? DEFAULT_DEMO_PORT;
   const modelDir = resolve(str(v.model) ?? resolve(PACKAGE_ROOT, 'models', 'poi-ferplus'));
   const paths = defaultSitePaths();
   await ensureBuilt({ paths, force: !!v.rebuild, log: (l) => process.stderr.write(l + '\n') });
   const demo = await startDemoServer({ siteDir: paths.outDir, modelDir, port, host: '127.0.0.1' });
   process.stdout.write(`poi demo: serving ${demo.url} (model ${modelDir}); Ctrl-C to stop\n`);
+  process.stderr.write('poi demo: cross-origin isolated (COOP same-origin, COEP require-corp), so the page can run wasm on threads\n');
   await new Promise<void>((done) => {
     const stop = () => {
       process.off('SIGINT', stop);

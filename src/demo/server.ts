@@ -6,7 +6,10 @@
  *   /models/face-api/   face-api's detector and landmark weights (from node_modules/@vladmandic/face-api/model)
  *   /wasm/              tfjs-backend-wasm's .wasm binaries
  *
- * Everything the page needs comes from here, so it works offline.
+ * Everything the page needs comes from here, so it works offline. Every response is cross-origin isolated
+ * (CROSS_ORIGIN_ISOLATION: `Cross-Origin-Opener-Policy: same-origin` + `Cross-Origin-Embedder-Policy:
+ * require-corp`), which is what lets the page use SharedArrayBuffer and so tfjs's threaded wasm build; a page
+ * hosted elsewhere needs the same two headers (and `application/wasm` for the .wasm files).
  */
 import { createReadStream, existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -36,6 +39,15 @@ export interface DemoServer {
   url: string;
   close(): Promise<void>;
 }
+
+/**
+ * The headers that make the page cross-origin isolated (`crossOriginIsolated` true in the browser), so it may
+ * share memory with workers: without them tfjs-backend-wasm falls back to its single-threaded build.
+ */
+export const CROSS_ORIGIN_ISOLATION: Readonly<Record<string, string>> = {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+};
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -84,6 +96,7 @@ export async function startDemoServer(opts: DemoServerOptions): Promise<DemoServ
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     res.setHeader('cross-origin-resource-policy', 'same-origin');
+    for (const [k, v] of Object.entries(CROSS_ORIGIN_ISOLATION)) res.setHeader(k, v);
     res.setHeader('x-content-type-options', 'nosniff');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');

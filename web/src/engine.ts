@@ -4,20 +4,39 @@
  * and the page's side of recognition (decoding a canvas, detecting): the rest is the shared pipeline.
  */
 import * as tf from '../../src/tf.js';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as faceapi from '@vladmandic/face-api/dist/face-api.esm-nobundle.js';
 import { modelFromParts, parseModelManifest, type ModelManifest } from '../../src/model/format.js';
 import type { PoiModel } from '../../src/model/poi.js';
-import type { Point } from '../../src/face/align.js';
+import type { Box, Point, RawImage } from '../../src/face/align.js';
 import { describeUncertainty, type Description } from '../../src/ui/describe.js';
 import { DEFAULT_MAX_SIDE } from '../../src/face/resize.js';
-import { createPipeline, photoFromRgba, type FaceResult, type Platform } from '../../src/infer/pipeline.js';
+import { createPipeline, photoFromRgba, type DetectedFace, type FaceResult, type Photo, type Platform } from '../../src/infer/pipeline.js';
 import { createTfjsRunner, withFlipTta, type Tta } from '../../src/infer/runner.js';
 
 /** Where the demo server puts things, relative to the page. */
 export const PATHS = { poiModel: 'models/poi/', faceApi: 'models/face-api/', wasm: 'wasm/' };
 
-export type BackendChoice = 'auto' | 'webgl' | 'wasm' | 'cpu';
+export type BackendChoice = 'auto' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
+
+/** The backend the page runs on, and how it got there. */
+export interface BackendInfo {
+  /** tf.getBackend(): webgpu, webgl, wasm or cpu. */
+  backend: string;
+  /** For people: "wasm (SIMD, 2 threads)", "webgpu (nvidia)", ... */
+  label: string;
+  /** Why faster backends were skipped ("no WebGPU; software WebGL skipped"). */
+  note: string;
+  /** self.crossOriginIsolated: the page may share memory with workers (needed for wasm threads). */
+  isolated: boolean;
+  /** wasm only: the thread count its threadpool runs (1 for the single-threaded build). */
+  threads: number | null;
+  /** wasm only: its SIMD build is in use. */
+  simd: boolean | null;
+}
+
+/** A software renderer's name (SwiftShader, llvmpipe, ...). */
+const SOFTWARE_GPU = /swiftshader|llvmpipe|softpipe|software|basic render|lavapipe/i;
 
 /**
  * The WebGL renderer's name when it is a software rasteriser (SwiftShader, llvmpipe, ...), else null.
@@ -30,25 +49,83 @@ export function softwareWebGL(): string | null {
     if (!gl) return null;
     const info = gl.getExtension('WEBGL_debug_renderer_info');
     const name = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
-    return /swiftshader|llvmpipe|softpipe|software|basic render/i.test(name) ? name : null;
+    return SOFTWARE_GPU.test(name) ? name : null;
   } catch {
     return null;
   }
 }
 
+interface GpuAdapterLike {
+  isFallbackAdapter?: boolean;
+  info?: { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean };
+}
+
 /**
- * Pick the tensor backend: `wanted` if given, otherwise WebGL when the browser has a hardware WebGL,
- * else WASM (SIMD, one thread), else the plain JS cpu backend. WebGPU would come first, but @tensorflow/tfjs-backend-webgpu is not a dependency
- * of poi. Returns the backend in use and why others were skipped.
+ * The browser's WebGPU adapter, or why there is none worth using: no navigator.gpu, no adapter, or (unless
+ * `allowSoftware`) a fallback/software adapter (SwiftShader's Vulkan), which is slower than wasm.
  */
-export async function chooseBackend(wanted: BackendChoice = 'auto'): Promise<{ backend: string; note: string }> {
+async function webgpuAdapter(allowSoftware: boolean): Promise<{ name: string } | { skip: string }> {
+  const gpu = (navigator as unknown as { gpu?: { requestAdapter(o?: object): Promise<GpuAdapterLike | null> } }).gpu;
+  if (!gpu) return { skip: 'no WebGPU' };
+  let adapter: GpuAdapterLike | null = null;
+  try {
+    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  } catch {
+    adapter = null;
+  }
+  if (!adapter) return { skip: 'no WebGPU adapter' };
+  const info = adapter.info ?? {};
+  const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'gpu';
+  if (!allowSoftware && (adapter.isFallbackAdapter || info.isFallbackAdapter || SOFTWARE_GPU.test(name))) return { skip: 'software WebGPU skipped' };
+  return { name };
+}
+
+export interface BackendOptions {
+  /**
+   * wasm threads: 0 (default) uses half the logical cores, n >= 1 asks for n (at most 8); more than one needs
+   * a cross-origin isolated page (the single-threaded SIMD build otherwise); 1 is the single-threaded build.
+   */
+  threads?: number;
+}
+
+/**
+ * Pick the tensor backend: `wanted` if given, otherwise the first that works of WebGPU (a hardware adapter;
+ * @tensorflow/tfjs-backend-webgpu is loaded only then), WebGL (a hardware GPU), WASM (SIMD, with threads when
+ * the page is cross-origin isolated, see src/demo/server.ts), and the plain JS cpu backend.
+ */
+export async function chooseBackend(wanted: BackendChoice = 'auto', opts: BackendOptions = {}): Promise<BackendInfo> {
   // The wasm binaries come from our server, never from a CDN.
   setWasmPaths(new URL(PATHS.wasm, document.baseURI).href);
-  // Single-threaded SIMD build: the threaded build's pthread workers re-run tfjs's emscripten glue from
-  // Function.toString(), which breaks once Vite has bundled it ("e is not defined" in every worker).
-  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-  let order: string[] = wanted === 'auto' ? ['webgl', 'wasm', 'cpu'] : [wanted];
+  const threads = opts.threads ?? 0;
+  // The threaded build needs SharedArrayBuffer, i.e. a cross-origin isolated page; tfjs checks that itself.
+  // Its workers re-run the emscripten glue from a Blob; web/vite.config.ts keeps that glue intact in the bundle.
+  // Default: half the logical cores (tfjs's own choice), which leaves the rest to the video, the page and
+  // whatever else runs; measured on a busy 2-core machine, two threads gave a third of one thread's fps
+  // (README, bench:webcam). One thread uses the plain SIMD build (no idle workers).
+  const n = Math.min(8, threads >= 1 ? threads : Math.max(1, Math.floor((navigator.hardwareConcurrency || 1) / 2)));
+  if (n === 1) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  else setThreadsCount(n);
+  const all = ['webgpu', 'webgl', 'wasm', 'cpu'];
+  // a wanted backend that does not work here falls back to the others, in the usual order (body[data-backend] tells)
+  let order: string[] = wanted === 'auto' ? all : [wanted, ...all.filter((b) => b !== wanted && b !== 'webgpu' && b !== 'webgl')];
   const notes: string[] = [];
+  let gpuName = '';
+  if (order.includes('webgpu')) {
+    const a = await webgpuAdapter(wanted === 'webgpu');
+    if ('skip' in a) {
+      order = order.filter((b) => b !== 'webgpu');
+      notes.push(a.skip);
+    } else {
+      gpuName = a.name;
+      try {
+        await import('@tensorflow/tfjs-backend-webgpu'); // registers 'webgpu'
+      } catch (e) {
+        console.warn('poi: @tensorflow/tfjs-backend-webgpu failed to load:', e);
+        order = order.filter((b) => b !== 'webgpu');
+        notes.push('webgpu backend failed to load');
+      }
+    }
+  }
   if (wanted === 'auto') {
     const sw = softwareWebGL();
     if (sw) {
@@ -64,7 +141,13 @@ export async function chooseBackend(wanted: BackendChoice = 'auto'): Promise<{ b
         const probe = tf.tidy(() => tf.sum(tf.tensor1d([1, 2, 3])));
         const ok = (await probe.data())[0] === 6;
         probe.dispose();
-        if (ok) return { backend: tf.getBackend(), note: notes.join('; ') };
+        // face-api reads some results synchronously (dataSync: SSD's scores); tfjs's WebGPU backend does that
+        // through a canvas, which fails on some adapters (zeros on SwiftShader): check on a GPU-resident tensor
+        if (ok && name === 'webgpu' && !syncReadsWork()) {
+          notes.push('webgpu: synchronous reads fail (face-api needs them)');
+          if (wanted !== 'webgpu') continue;
+        }
+        if (ok) return describeBackend(notes.join('; '), gpuName);
       }
       notes.push(`${name} unavailable`);
     } catch (e) {
@@ -73,6 +156,35 @@ export async function chooseBackend(wanted: BackendChoice = 'auto'): Promise<{ b
     }
   }
   throw new Error(`no tensor backend works in this browser (tried ${order.join(', ')})`);
+}
+
+function syncReadsWork(): boolean {
+  const t = tf.tidy(() => tf.matMul(tf.ones([64, 64]), tf.ones([64, 64])));
+  try {
+    const v = t.dataSync();
+    return v[0] === 64 && v[v.length - 1] === 64;
+  } catch {
+    return false;
+  } finally {
+    t.dispose();
+  }
+}
+
+async function describeBackend(note: string, gpuName: string): Promise<BackendInfo> {
+  const backend = tf.getBackend();
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  let threads: number | null = null;
+  let simd: boolean | null = null;
+  let label = backend;
+  if (backend === 'wasm') {
+    simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
+    const mt = (await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')) as boolean;
+    threads = mt && simd ? getThreadsCount() : 1;
+    label = `wasm (${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'}${isolated ? '' : '; not cross-origin isolated: no threads'})`;
+  } else if (backend === 'webgpu' && gpuName) {
+    label = `webgpu (${gpuName})`;
+  }
+  return { backend, label, note, isolated, threads, simd };
 }
 
 async function fetchOk(url: string): Promise<Response> {
@@ -90,11 +202,14 @@ export async function loadPoiModel(base = PATHS.poiModel): Promise<{ model: PoiM
   return { model: modelFromParts(manifest, weights, binUrl), manifest };
 }
 
-/** Load face-api's SSD MobileNet v1 detector and 68-point landmark model from our server. */
+/** face-api's detectors, as in Node (`poi predict --detector ssd|tiny`). */
+export type DetectorName = 'ssd' | 'tiny';
+export const DETECTORS: readonly DetectorName[] = ['ssd', 'tiny'];
+
+/** Load face-api's SSD MobileNet v1 and Tiny Face Detector and its 68-point landmark model from our server. */
 export async function loadFaceApi(base = PATHS.faceApi): Promise<void> {
   const url = new URL(base, document.baseURI).href;
-  await faceapi.nets.ssdMobilenetv1.loadFromUri(url);
-  await faceapi.nets.faceLandmark68Net.loadFromUri(url);
+  await Promise.all([faceapi.nets.ssdMobilenetv1.loadFromUri(url), faceapi.nets.tinyFaceDetector.loadFromUri(url), faceapi.nets.faceLandmark68Net.loadFromUri(url)]);
 }
 
 /**
@@ -109,6 +224,10 @@ export interface PageFace extends FaceResult {
 }
 
 export interface RecognizeOptions {
+  /** 'ssd' (Node's default, so photos give what `poi predict` gives) or 'tiny' (faster). */
+  detector: DetectorName;
+  /** The tiny detector's input size (a multiple of 32; Node's default 416). */
+  tinyInputSize: number;
   /** Detector score threshold (Node's default). */
   minScore: number;
   /** At most this many faces, highest scores first (Node's default). */
@@ -123,30 +242,75 @@ export interface RecognizeOptions {
   tta: Tta;
 }
 
-export const DEFAULT_RECOGNIZE: RecognizeOptions = { minScore: 0.5, maxFaces: 100, maxSide: DEFAULT_MAX_SIDE, explain: false, tta: 'none' };
+export const DEFAULT_RECOGNIZE: RecognizeOptions = { detector: 'ssd', tinyInputSize: 416, minScore: 0.5, maxFaces: 100, maxSide: DEFAULT_MAX_SIDE, explain: false, tta: 'none' };
 
-/** The browser's platform for the shared pipeline: a canvas's pixels, face-api's SSD + 68 landmarks on this page's tfjs. */
+/** The canvas's pixels as a Photo (RGB, shrunk to maxSide by Node's code). */
+function decodeCanvas(photo: HTMLCanvasElement, maxSide: number): Photo {
+  const ctx = photo.getContext('2d', { willReadFrequently: true });
+  if (!ctx) throw new Error('no 2d canvas context');
+  const d = ctx.getImageData(0, 0, photo.width, photo.height);
+  return photoFromRgba(d.data, d.width, d.height, maxSide);
+}
+
+/** The detector gets the same int32 RGB tensor as in Node (src/face/detector.ts). */
+const imageTensor = (img: RawImage) => tf.tensor3d(img.data as Uint8Array, [img.height, img.width, 3], 'int32');
+
+/**
+ * face-api's 68 landmarks in each box, computed as its withFaceLandmarks() does (the landmark model on the
+ * box clipped to the image and floored; its points scaled to that crop and shifted by `shift`, face-api's
+ * detection box corner), so the page gives what Node gives. Read with an async download: face-api's own
+ * detectLandmarks reads with dataSync, which tfjs's WebGPU backend cannot always do (zeros on SwiftShader).
+ */
+async function landmarksIn(pixels: tf.Tensor3D, boxes: Box[], shifts: Point[] = boxes.map((b) => [b.x, b.y])): Promise<Point[][]> {
+  const [H, W] = pixels.shape;
+  const net = faceapi.nets.faceLandmark68Net as unknown as { forwardInput(input: unknown): tf.Tensor2D };
+  const out: Point[][] = [];
+  for (let i = 0; i < boxes.length; i++) {
+    const b = boxes[i];
+    // face-api's Box.clipAtImageBorders(W, H), floored
+    const cx = Math.max(b.x, 0);
+    const cy = Math.max(b.y, 0);
+    const [x, y, w, h] = [cx, cy, Math.min(b.x + b.width - cx, W - cx), Math.min(b.y + b.height - cy, H - cy)].map(Math.floor);
+    if (w <= 0 || h <= 0) throw new Error(`landmarks: box ${JSON.stringify(b)} is outside the ${W}x${H} image`);
+    const crop = tf.slice3d(pixels, [y, x, 0], [h, w, 3]);
+    try {
+      const input = await faceapi.toNetInput(crop as unknown as faceapi.TNetInput);
+      const t = tf.tidy(() => net.forwardInput(input));
+      const v = await t.data();
+      t.dispose();
+      const [sx, sy] = shifts[i];
+      out.push(Array.from({ length: 68 }, (_, k) => [v[2 * k] * w + sx, v[2 * k + 1] * h + sy] as Point));
+    } finally {
+      crop.dispose();
+    }
+  }
+  return out;
+}
+
+/** face-api's detector + 68 landmarks on `img`, highest scores first. */
+async function detectFaces(img: RawImage, o: RecognizeOptions): Promise<DetectedFace[]> {
+  const pixels = imageTensor(img);
+  try {
+    const options =
+      o.detector === 'tiny'
+        ? new faceapi.TinyFaceDetectorOptions({ inputSize: o.tinyInputSize, scoreThreshold: o.minScore })
+        : new faceapi.SsdMobilenetv1Options({ minConfidence: o.minScore, maxResults: o.maxFaces });
+    const found = (await faceapi.detectAllFaces(pixels as unknown as faceapi.TNetInput, options))
+      .map((d) => ({ box: { x: d.box.x, y: d.box.y, width: d.box.width, height: d.box.height }, score: d.score }))
+      .sort((a, b) => b.score - a.score)
+      .slice(0, o.maxFaces);
+    const marks = await landmarksIn(pixels, found.map((f) => f.box));
+    return found.map((f, i) => ({ ...f, landmarks: marks[i] }));
+  } finally {
+    pixels.dispose();
+  }
+}
+
+/** The browser's platform for the shared pipeline: a canvas's pixels, face-api's detector + 68 landmarks on this page's tfjs. */
 function browserPlatform(o: RecognizeOptions): Platform<HTMLCanvasElement> {
   return {
-    async decode(photo) {
-      const ctx = photo.getContext('2d', { willReadFrequently: true });
-      if (!ctx) throw new Error('no 2d canvas context');
-      const d = ctx.getImageData(0, 0, photo.width, photo.height);
-      return photoFromRgba(d.data, d.width, d.height, o.maxSide);
-    },
-    async detect(img) {
-      // the detector gets the same int32 RGB tensor as in Node (src/face/detector.ts)
-      const pixels = tf.tensor3d(img.data as Uint8Array, [img.height, img.width, 3], 'int32');
-      try {
-        const options = new faceapi.SsdMobilenetv1Options({ minConfidence: o.minScore, maxResults: o.maxFaces });
-        return (await faceapi.detectAllFaces(pixels as unknown as faceapi.TNetInput, options).withFaceLandmarks())
-          .map((r) => ({ box: r.detection.box, score: r.detection.score, landmarks: r.landmarks.positions.map((p) => [p.x, p.y] as Point) }))
-          .sort((a, b) => b.score - a.score)
-          .slice(0, o.maxFaces);
-      } finally {
-        pixels.dispose();
-      }
-    },
+    decode: async (photo) => decodeCanvas(photo, o.maxSide),
+    detect: (img) => detectFaces(img, o),
   };
 }
 
@@ -164,12 +328,190 @@ export async function recognize(model: PoiModel, photo: HTMLCanvasElement, opts:
   const pipeline = createPipeline({ classes: model.classes, input, runner, getModel: async () => model, platform: browserPlatform(o), round: false });
   try {
     const { faces, crops } = await pipeline.recognize(photo, { explain: o.explain });
-    return faces.map((f, i) => ({
-      ...f,
-      description: describeUncertainty(f.emotions, f.confidence),
-      crop: { pixels: crops[i], size: input.height, channels: input.channels },
-    }));
+    return toPageFaces(faces, crops, input.height, input.channels);
   } finally {
     runner.dispose();
   }
 }
+
+function toPageFaces(faces: FaceResult[], crops: Uint8Array[], size: number, channels: number): PageFace[] {
+  return faces.map((f, i) => ({ ...f, description: describeUncertainty(f.emotions, f.confidence), crop: { pixels: crops[i], size, channels } }));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Live video: detect every N frames, track the landmarks in between.
+
+export interface LiveOptions extends RecognizeOptions {
+  /**
+   * Run the detector on every Nth frame (1: every frame). In between, each face is tracked: the landmark
+   * model runs on a box placed from the face's previous landmarks (as the detector's box sat around them),
+   * which follows a moving face for a fraction of the detector's cost. A face that moved or changed size
+   * much since the last frame, or left the frame, makes the next frame a detection; new faces appear at the
+   * next detection.
+   */
+  detectEvery: number;
+}
+
+export const DEFAULT_LIVE: LiveOptions = { ...DEFAULT_RECOGNIZE, detector: 'tiny', maxSide: 640, detectEvery: 5 };
+
+/** Milliseconds per stage of one frame. */
+export interface FrameTiming {
+  /** getImageData + RGBA to RGB (+ shrink). */
+  decode: number;
+  /** The detector and the landmark model on its faces (0 on a tracked frame). */
+  detect: number;
+  /** The landmark model on the tracked boxes (0 on a detection frame). */
+  track: number;
+  /** Alignment, normalisation and TRN (+ PIN with explain) on every face. */
+  recognise: number;
+}
+
+export interface LiveFrame {
+  faces: PageFace[];
+  /** This frame ran the detector (else it tracked). */
+  detected: boolean;
+  timing: FrameTiming;
+}
+
+export interface LiveRecognizer {
+  readonly options: LiveOptions;
+  /** Recognise the frame on `frame` (a canvas with the video frame drawn on it). */
+  process(frame: HTMLCanvasElement, opts?: { explain?: boolean }): Promise<LiveFrame>;
+  /** Forget the tracked faces (the next frame detects). */
+  reset(): void;
+  dispose(): void;
+}
+
+interface Track {
+  landmarks: Point[];
+  score: number;
+  /** The detection box relative to the landmarks' bounding box: centre offset and size, in units of its size. */
+  rel: { dx: number; dy: number; sw: number; sh: number };
+}
+
+function bounds(points: Point[]): { x: number; y: number; width: number; height: number } {
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (const [x, y] of points) {
+    if (x < x0) x0 = x;
+    if (y < y0) y0 = y;
+    if (x > x1) x1 = x;
+    if (y > y1) y1 = y;
+  }
+  return { x: x0, y: y0, width: Math.max(1e-6, x1 - x0), height: Math.max(1e-6, y1 - y0) };
+}
+
+function relativeTo(box: Box, points: Point[]): Track['rel'] {
+  const b = bounds(points);
+  return {
+    dx: (box.x + box.width / 2 - (b.x + b.width / 2)) / b.width,
+    dy: (box.y + box.height / 2 - (b.y + b.height / 2)) / b.height,
+    sw: box.width / b.width,
+    sh: box.height / b.height,
+  };
+}
+
+function placeBox(points: Point[], rel: Track['rel']): Box {
+  const b = bounds(points);
+  const cx = b.x + b.width / 2 + rel.dx * b.width;
+  const cy = b.y + b.height / 2 + rel.dy * b.height;
+  const w = rel.sw * b.width;
+  const h = rel.sh * b.height;
+  return { x: cx - w / 2, y: cy - h / 2, width: w, height: h };
+}
+
+/** How far a face may move (centre, in face sizes) or grow/shrink between two frames before the next frame re-detects. */
+const DRIFT = { move: 0.25, scale: 1.25 };
+
+/** Recognition on a stream of frames of one size, with tracking between detections (LiveOptions.detectEvery). */
+export function createLiveRecognizer(model: PoiModel, opts: Partial<LiveOptions> = {}): LiveRecognizer {
+  const o: LiveOptions = { ...DEFAULT_LIVE, ...opts };
+  if (!(o.detectEvery >= 1)) throw new Error(`detectEvery must be at least 1 (got ${o.detectEvery})`);
+  const base = createTfjsRunner(model);
+  const runner = o.tta === 'flip' ? withFlipTta(base, model.config.input) : base;
+  const input = model.config.input;
+  let tracks: Track[] = [];
+  let sinceDetect = 0;
+  let redetect = true;
+  let timing: FrameTiming = { decode: 0, detect: 0, track: 0, recognise: 0 };
+  let detected = false;
+
+  const full = async (img: RawImage): Promise<DetectedFace[]> => {
+    const t0 = performance.now();
+    const found = await detectFaces(img, o);
+    tracks = found.map((f) => ({ landmarks: f.landmarks, score: f.score, rel: relativeTo(f.box, f.landmarks) }));
+    sinceDetect = 0;
+    redetect = false;
+    detected = true;
+    timing.detect = performance.now() - t0;
+    return found;
+  };
+
+  const track = async (img: RawImage): Promise<DetectedFace[]> => {
+    const t0 = performance.now();
+    // each face's box from its last landmarks, clipped to the frame (face-api crops the same way)
+    const boxes = tracks.map((t) => {
+      const b = placeBox(t.landmarks, t.rel);
+      const x = Math.max(0, Math.floor(b.x));
+      const y = Math.max(0, Math.floor(b.y));
+      const w = Math.floor(Math.min(img.width, b.x + b.width) - x);
+      const h = Math.floor(Math.min(img.height, b.y + b.height) - y);
+      return { x, y, width: w, height: h, full: b };
+    });
+    // a face that left the frame (most of its box outside) ends tracking: detect now
+    if (boxes.some((b) => b.width < 0.5 * b.full.width || b.height < 0.5 * b.full.height || b.width < 16 || b.height < 16)) return full(img);
+    const pixels = imageTensor(img);
+    let marks: Point[][];
+    try {
+      marks = await landmarksIn(pixels, boxes);
+    } finally {
+      pixels.dispose();
+    }
+    const out: DetectedFace[] = tracks.map((t, i) => {
+      const landmarks = marks[i];
+      const before = bounds(t.landmarks);
+      const after = bounds(landmarks);
+      const size = Math.max(before.width, before.height);
+      const moved = Math.hypot(after.x + after.width / 2 - (before.x + before.width / 2), after.y + after.height / 2 - (before.y + before.height / 2)) / size;
+      const grew = Math.max(after.width, after.height) / size;
+      if (moved > DRIFT.move || grew > DRIFT.scale || grew < 1 / DRIFT.scale) redetect = true;
+      t.landmarks = landmarks;
+      return { box: placeBox(landmarks, t.rel), score: t.score, landmarks };
+    });
+    sinceDetect++;
+    timing.track = performance.now() - t0;
+    return out;
+  };
+
+  const platform: Platform<HTMLCanvasElement> = {
+    async decode(frame) {
+      const t0 = performance.now();
+      const p = decodeCanvas(frame, o.maxSide);
+      timing.decode = performance.now() - t0;
+      return p;
+    },
+    detect: (img) => (redetect || tracks.length === 0 || sinceDetect + 1 >= o.detectEvery ? full(img) : track(img)),
+  };
+  const pipeline = createPipeline({ classes: model.classes, input, runner, getModel: async () => model, platform, round: false });
+
+  return {
+    options: o,
+    async process(frame, p = {}) {
+      timing = { decode: 0, detect: 0, track: 0, recognise: 0 };
+      detected = false;
+      const t0 = performance.now();
+      const { faces, crops } = await pipeline.recognize(frame, { explain: p.explain ?? o.explain });
+      timing.recognise = Math.max(0, performance.now() - t0 - timing.decode - timing.detect - timing.track);
+      return { faces: toPageFaces(faces, crops, input.height, input.channels), detected, timing };
+    },
+    reset() {
+      tracks = [];
+      redetect = true;
+    },
+    dispose() {
+      runner.dispose();
+    },
+  };
+}
+
+/** For debugging in the console (?debug=1 puts these on window.poiDebug). */
+export const debugHandles = { tf, faceapi };

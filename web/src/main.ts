@@ -1,8 +1,27 @@
 /**
  * The demo page: wire the controls to the engine. States are shown in #status (data-state: loading,
- * ready, working, done, error) so a person and a test both know when a result is on screen.
+ * ready, working, done, live, error) so a person and a test both know when a result is on screen.
+ *
+ * The webcam runs continuously (see liveLoop): each new video frame is recognised as soon as the previous
+ * one is done, with the detector on every Nth frame and the faces tracked in between (engine.ts,
+ * createLiveRecognizer); #fps shows the frames per second and where the time goes, and
+ * `window.poiLive.stats()` gives the same numbers to scripts (bench/webcam-bench.ts).
  */
-import { chooseBackend, DEFAULT_RECOGNIZE, loadFaceApi, loadPoiModel, recognize, type BackendChoice, type PageFace } from './engine.js';
+import {
+  chooseBackend,
+  createLiveRecognizer,
+  debugHandles,
+  DEFAULT_LIVE,
+  DEFAULT_RECOGNIZE,
+  loadFaceApi,
+  loadPoiModel,
+  recognize,
+  type BackendChoice,
+  type DetectorName,
+  type FrameTiming,
+  type LiveRecognizer,
+  type PageFace,
+} from './engine.js';
 import { drawOverlay, faceCard } from './view.js';
 import type { PoiModel } from '../../src/model/poi.js';
 import type { Tta } from '../../src/infer/runner.js';
@@ -14,10 +33,19 @@ const facesEl = $<HTMLDivElement>('faces');
 const fileInput = $<HTMLInputElement>('file');
 const webcamBtn = $<HTMLButtonElement>('webcam');
 const explainBox = $<HTMLInputElement>('explain');
+const fpsEl = $<HTMLParagraphElement>('fps');
+const detectorSel = $<HTMLSelectElement>('detector');
+const everySel = $<HTMLSelectElement>('detect-every');
 const params = new URLSearchParams(location.search);
 explainBox.checked = params.get('explain') === '1';
 const ttaBox = $<HTMLInputElement>('tta');
 ttaBox.checked = params.get('tta') === 'flip';
+if (['auto', 'ssd', 'tiny'].includes(params.get('detector') ?? '')) detectorSel.value = params.get('detector')!;
+const everyParam = Number(params.get('detectEvery'));
+if (everyParam >= 1) {
+  if (![...everySel.options].some((o) => o.value === String(everyParam))) everySel.append(new Option(`every ${everyParam}th`, String(everyParam)));
+  everySel.value = String(everyParam);
+}
 
 /** The clean image (the display canvas gets the overlay drawn on top). */
 const source = document.createElement('canvas');
@@ -25,25 +53,42 @@ let model: PoiModel | null = null;
 let webcam: { stream: MediaStream; video: HTMLVideoElement } | null = null;
 let busy = false;
 
-function status(state: 'loading' | 'ready' | 'working' | 'done' | 'error', text: string): void {
+function status(state: 'loading' | 'ready' | 'working' | 'done' | 'live' | 'error', text: string): void {
   statusEl.dataset.state = state;
   statusEl.textContent = text;
+}
+
+/** The detector for photos (auto: SSD, as `poi predict`) or for the webcam (auto: tiny, the faster; README's fps table). */
+function detectorFor(mode: 'photo' | 'live'): DetectorName {
+  const v = detectorSel.value;
+  if (v === 'ssd' || v === 'tiny') return v;
+  return mode === 'photo' ? DEFAULT_RECOGNIZE.detector : DEFAULT_LIVE.detector;
 }
 
 /** Name of the photo on screen (data-source on #faces, so a reader knows which photo a result is for). */
 let sourceName = '';
 
-function show(faces: PageFace[], ms: number, tta: Tta): void {
-  canvas.width = source.width;
-  canvas.height = source.height;
-  const ctx = canvas.getContext('2d')!;
-  ctx.drawImage(source, 0, 0);
-  drawOverlay(ctx, faces, explainBox.checked);
+function showCards(faces: PageFace[], tta: Tta): void {
   facesEl.replaceChildren(...faces.map(faceCard));
   facesEl.dataset.count = String(faces.length);
   facesEl.dataset.source = sourceName;
   facesEl.dataset.tta = tta;
-  if (!faces.length) facesEl.append(Object.assign(document.createElement('p'), { className: 'noface', textContent: 'No face found in this image.' }));
+  if (!faces.length) facesEl.append(Object.assign(document.createElement('p'), { className: 'noface', textContent: sourceName === 'webcam' ? 'No face in view.' : 'No face found in this image.' }));
+}
+
+function drawFrame(faces: PageFace[]): void {
+  if (canvas.width !== source.width || canvas.height !== source.height) {
+    canvas.width = source.width;
+    canvas.height = source.height;
+  }
+  const ctx = canvas.getContext('2d')!;
+  ctx.drawImage(source, 0, 0);
+  drawOverlay(ctx, faces, explainBox.checked);
+}
+
+function show(faces: PageFace[], ms: number, tta: Tta): void {
+  drawFrame(faces);
+  showCards(faces, tta);
   $('hint').hidden = true;
   const what = faces.length === 1 ? '1 face' : `${faces.length} faces`;
   status('done', `${what} in ${ms.toFixed(0)} ms`);
@@ -57,7 +102,7 @@ async function run(): Promise<void> {
     // ?maxSide=N overrides the detection size (default: Node's 1280)
     const maxSide = Number(params.get('maxSide')) || DEFAULT_RECOGNIZE.maxSide;
     const tta: Tta = ttaBox.checked ? 'flip' : 'none';
-    const faces = await recognize(model, source, { explain: explainBox.checked, tta, maxSide });
+    const faces = await recognize(model, source, { explain: explainBox.checked, tta, maxSide, detector: detectorFor('photo') });
     show(faces, performance.now() - t0, tta);
   } finally {
     busy = false;
@@ -65,7 +110,7 @@ async function run(): Promise<void> {
 }
 
 async function openFile(file: File): Promise<void> {
-  stopWebcam();
+  await stopWebcam();
   status('working', `reading ${file.name}…`);
   let bmp: ImageBitmap;
   try {
@@ -82,17 +127,231 @@ async function openFile(file: File): Promise<void> {
   await run();
 }
 
-function stopWebcam(): void {
+// ---------------------------------------------------------------------------------------------------------
+// Webcam: the live loop and its meter.
+
+interface FrameRecord extends FrameTiming {
+  /** When the frame was done (performance.now()). */
+  at: number;
+  /** Drawing the frame and its overlay (and, when due, the face cards). */
+  draw: number;
+  /** Frame start to done. */
+  total: number;
+  faces: number;
+  detected: boolean;
+}
+
+/** The last frames' records (a ring), and counters since the webcam started. */
+const meter = {
+  frames: 0,
+  detections: 0,
+  records: [] as FrameRecord[],
+  startedAt: 0,
+  reset() {
+    this.frames = 0;
+    this.detections = 0;
+    this.records = [];
+    this.startedAt = performance.now();
+  },
+  add(r: FrameRecord) {
+    this.frames++;
+    if (r.detected) this.detections++;
+    this.records.push(r);
+    if (this.records.length > 600) this.records.splice(0, this.records.length - 600);
+  },
+  /** Frames per second over the last `windowMs` (frames completed in it / its length). */
+  fps(windowMs = 2000): number {
+    const now = performance.now();
+    const recent = this.records.filter((r) => r.at > now - windowMs);
+    const span = Math.min(windowMs, now - this.startedAt);
+    return span > 0 ? (recent.length * 1000) / span : 0;
+  },
+};
+
+const median = (xs: number[]) => {
+  if (!xs.length) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+export interface LiveStats {
+  running: boolean;
+  /** Frames recognised since the webcam started. */
+  frames: number;
+  /** Of which ran the detector. */
+  detections: number;
+  /** performance.now() when read. */
+  now: number;
+  fps: number;
+  /** Medians (ms) over the frames done after `since` (a frame count from an earlier read). */
+  ms: { decode: number; detect: number; track: number; recognise: number; draw: number; total: number; detectFrame: number; trackFrame: number };
+  faces: number;
+  backend: string;
+  detector: DetectorName;
+  detectEvery: number;
+  width: number;
+  height: number;
+}
+
+function liveStats(since = 0): LiveStats {
+  const skip = meter.frames - meter.records.length;
+  const rs = meter.records.slice(Math.max(0, since - skip));
+  const pick = (k: keyof FrameTiming | 'draw' | 'total', only?: (r: FrameRecord) => boolean) => median(rs.filter(only ?? (() => true)).map((r) => r[k]));
+  return {
+    running: !!webcam,
+    frames: meter.frames,
+    detections: meter.detections,
+    now: performance.now(),
+    fps: meter.fps(),
+    ms: {
+      decode: pick('decode'),
+      detect: pick('detect', (r) => r.detected),
+      track: pick('track', (r) => !r.detected),
+      recognise: pick('recognise'),
+      draw: pick('draw'),
+      total: pick('total'),
+      detectFrame: pick('total', (r) => r.detected),
+      trackFrame: pick('total', (r) => !r.detected),
+    },
+    faces: rs.length ? rs[rs.length - 1].faces : 0,
+    backend: document.body.dataset.backend ?? '',
+    detector: live?.options.detector ?? detectorFor('live'),
+    detectEvery: live?.options.detectEvery ?? Number(everySel.value),
+    width: source.width,
+    height: source.height,
+  };
+}
+(window as unknown as { poiLive: unknown }).poiLive = { stats: liveStats };
+if (params.has('debug')) (window as unknown as { poiDebug: unknown }).poiDebug = debugHandles;
+
+let live: LiveRecognizer | null = null;
+/** Settings changed: the loop makes a new recognizer before its next frame. */
+let liveStale = false;
+/** The running loop, so stopping can wait for its frame to finish. */
+let loopDone: Promise<void> | null = null;
+
+/** Resolves with the next video frame not yet processed (requestVideoFrameCallback where there is one, else the next animation frame). */
+function frameClock(video: HTMLVideoElement): { next(): Promise<void>; stop(): void } {
+  let presented = 0;
+  let taken = 0;
+  let waiter: (() => void) | null = null;
+  let stopped = false;
+  const hasRvfc = 'requestVideoFrameCallback' in video;
+  const tick = () => {
+    if (stopped) return;
+    presented++;
+    if (waiter) {
+      const w = waiter;
+      waiter = null;
+      w();
+    }
+    if (hasRvfc) video.requestVideoFrameCallback(tick);
+    else requestAnimationFrame(tick);
+  };
+  if (hasRvfc) video.requestVideoFrameCallback(tick);
+  else requestAnimationFrame(tick);
+  return {
+    next: () =>
+      new Promise<void>((ok) => {
+        // always yield to the event loop once, so clicks and paints get in between frames
+        const take = () => {
+          taken = presented;
+          ok();
+        };
+        if (presented > taken) setTimeout(take, 0);
+        else waiter = take;
+      }),
+    stop() {
+      stopped = true;
+      waiter?.();
+    },
+  };
+}
+
+function showFps(s: LiveStats): void {
+  fpsEl.hidden = false;
+  fpsEl.dataset.fps = s.fps.toFixed(2);
+  fpsEl.dataset.frames = String(s.frames);
+  const r = (v: number) => v.toFixed(0);
+  fpsEl.textContent =
+    `${s.fps.toFixed(1)} fps · ${s.width}x${s.height} · ${s.detector} detector every ${s.detectEvery === 1 ? 'frame' : `${s.detectEvery} frames`} · ` +
+    `detect ${r(s.ms.detect)} ms, track ${r(s.ms.track)} ms, recognise ${r(s.ms.recognise)} ms, draw ${r(s.ms.draw)} ms (median) · ${s.backend}`;
+}
+
+/** The running loop's frame clock (stopping the webcam stops it, so a loop waiting for a frame ends). */
+let clock: ReturnType<typeof frameClock> | null = null;
+
+async function liveLoop(cam: NonNullable<typeof webcam>): Promise<void> {
+  const video = cam.video;
+  const myClock = frameClock(video);
+  clock = myClock;
+  /** This loop's recognizer (`live` points at it for the stats). */
+  let rec: LiveRecognizer | null = null;
+  meter.reset();
+  let lastCards = 0;
+  let lastFps = 0;
+  let lastCount = -1;
+  try {
+    // `webcam` is replaced when the webcam stops or restarts: this loop ends with its own
+    while (webcam === cam) {
+      await myClock.next();
+      if (webcam !== cam || !model) break;
+      if (!rec || liveStale) {
+        rec?.dispose();
+        rec = createLiveRecognizer(model, { detector: detectorFor('live'), detectEvery: Number(everySel.value) || DEFAULT_LIVE.detectEvery, tta: ttaBox.checked ? 'flip' : 'none' });
+        live = rec;
+        liveStale = false;
+      }
+      const t0 = performance.now();
+      if (source.width !== video.videoWidth || source.height !== video.videoHeight) {
+        source.width = video.videoWidth;
+        source.height = video.videoHeight;
+        rec.reset();
+      }
+      source.getContext('2d', { willReadFrequently: true })!.drawImage(video, 0, 0);
+      const { faces, detected, timing } = await rec.process(source, { explain: explainBox.checked });
+      const t1 = performance.now();
+      drawFrame(faces);
+      // the cards are heavier than the canvas: a few times a second, or when the number of faces changes
+      if (t1 - lastCards > 400 || faces.length !== lastCount) {
+        showCards(faces, rec.options.tta);
+        lastCards = t1;
+        lastCount = faces.length;
+      }
+      const t2 = performance.now();
+      meter.add({ ...timing, draw: t2 - t1, total: t2 - t0, at: t2, faces: faces.length, detected });
+      if (t2 - lastFps > 500) {
+        const s = liveStats(Math.max(0, meter.frames - 60));
+        showFps(s);
+        status('live', `webcam: ${faces.length === 1 ? '1 face' : `${faces.length} faces`} · ${s.fps.toFixed(1)} fps`);
+        lastFps = t2;
+      }
+    }
+  } finally {
+    myClock.stop();
+    if (clock === myClock) clock = null;
+    rec?.dispose();
+    if (live === rec) live = null;
+  }
+}
+
+async function stopWebcam(): Promise<void> {
   if (!webcam) return;
   for (const t of webcam.stream.getTracks()) t.stop();
+  webcam.video.srcObject = null;
   webcam = null;
   webcamBtn.textContent = 'Start webcam';
+  clock?.stop();
+  await loopDone?.catch(() => {});
+  if (statusEl.dataset.state === 'live') status('done', `webcam stopped after ${meter.frames} frames`);
 }
 
 async function startWebcam(): Promise<void> {
+  if (!model) throw new Error('the models are still loading');
   if (!navigator.mediaDevices?.getUserMedia) throw new Error('this browser has no camera access (a page needs https or localhost for it)');
   const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
-  const video = document.createElement('video');
+  const video = $<HTMLVideoElement>('video');
   video.muted = true;
   video.playsInline = true;
   video.srcObject = stream;
@@ -100,21 +359,13 @@ async function startWebcam(): Promise<void> {
   webcam = { stream, video };
   sourceName = 'webcam';
   webcamBtn.textContent = 'Stop webcam';
-  const loop = async () => {
-    if (!webcam || webcam.video !== video) return;
-    source.width = video.videoWidth;
-    source.height = video.videoHeight;
-    source.getContext('2d', { willReadFrequently: true })!.drawImage(video, 0, 0);
-    try {
-      await run();
-    } catch (e) {
-      fail(e);
-      stopWebcam();
-      return;
-    }
-    requestAnimationFrame(loop);
-  };
-  requestAnimationFrame(loop);
+  $('hint').hidden = true;
+  status('live', 'webcam: starting…');
+  loopDone = liveLoop(webcam);
+  loopDone.catch((e) => {
+    fail(e);
+    stopWebcam().catch(fail);
+  });
 }
 
 function fail(e: unknown): void {
@@ -127,12 +378,13 @@ fileInput.addEventListener('change', () => {
   if (f) openFile(f).catch(fail);
 });
 webcamBtn.addEventListener('click', () => {
-  if (webcam) stopWebcam();
+  if (webcam) stopWebcam().catch(fail);
   else startWebcam().catch(fail);
 });
-for (const box of [explainBox, ttaBox]) {
+for (const box of [explainBox, ttaBox, detectorSel, everySel]) {
   box.addEventListener('change', () => {
-    if (!webcam && source.width) run().catch(fail);
+    if (webcam) liveStale = true;
+    else if (source.width && box !== everySel) run().catch(fail);
   });
 }
 // drop a photo anywhere on the page
@@ -145,13 +397,17 @@ document.addEventListener('drop', (e) => {
 
 async function init(): Promise<void> {
   const t0 = performance.now();
-  const { backend, note } = await chooseBackend((params.get('backend') as BackendChoice) ?? 'auto');
+  const info = await chooseBackend((params.get('backend') as BackendChoice) ?? 'auto', { threads: Number(params.get('threads')) || 0 });
   const [{ model: m, manifest }] = await Promise.all([loadPoiModel(), loadFaceApi()]);
   model = m;
   const acc = typeof manifest.metrics.accuracy === 'number' ? `, ${(manifest.metrics.accuracy * 100).toFixed(1)}% on FERPlus` : '';
-  $('backend').textContent = `backend ${backend}${note ? ` (${note})` : ''} · model ${manifest.config.preset ?? 'poi'}${acc}`;
-  document.body.dataset.backend = backend;
+  $('backend').textContent = `backend ${info.label}${info.note ? ` (${info.note})` : ''} · model ${manifest.config.preset ?? 'poi'}${acc}`;
+  document.body.dataset.backend = info.backend;
+  document.body.dataset.backendLabel = info.label;
+  document.body.dataset.isolated = String(info.isolated);
+  if (info.threads != null) document.body.dataset.threads = String(info.threads);
   status('ready', `ready in ${((performance.now() - t0) / 1000).toFixed(1)} s — open a photo or start the webcam`);
+  if (params.get('webcam') === '1') await startWebcam();
 }
 
 init().catch(fail);

@@ -1,0 +1,255 @@
+/**
+ * The browser demo's webcam mode in headless chromium (software: no GPU), frames per second (issue 15).
+ *
+ * Chromium's fake camera plays a recorded 640x480 clip (bench/webcam-clip.ts: two of face-api's sample
+ * faces drifting, 30 fps); the page (`poi demo`'s build and server, in this process) runs its live loop on it
+ * and reports frames and per-stage times through `window.poiLive.stats()`. Each configuration (backend x
+ * detector x detect-every) is measured in interleaved rounds (a fresh page each time: warm-up, then a
+ * measured window); its fps is the median over the rounds. Also given: frames per CPU-second (chromium's
+ * processes' CPU time over the window, from the DevTools protocol), which a machine busy with other work
+ * does not change much, and where the time of a frame goes (detector, tracking, TRN, drawing).
+ *
+ *   npm run bench:webcam -- [--rounds 3] [--seconds 6] [--warmup 3] [--backends wasm,wasm-2]
+ *       [--detectors tiny,ssd] [--every 5,1] [--json out.json] [--text out.txt]
+ *
+ * Backends: wasm (the page's default: SIMD, half the logical cores, so one thread on 2 cores), wasm-N
+ * (?threads=N: N > 1 is the threaded build), cpu, webgl (SwiftShader here), webgpu (SwiftShader's fallback
+ * adapter, with --enable-unsafe-webgpu; about a minute per frame). A backend the page cannot start is
+ * reported, not measured.
+ *
+ * For bench:photo: `import { runWebcamBench, formatWebcamBench } from './webcam-bench.js'` runs the same and
+ * returns the rows (this file only runs its CLI when it is the entry point).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { defaultSitePaths, ensureBuilt, PACKAGE_ROOT } from '../src/demo/site.js';
+import { startDemoServer } from '../src/demo/server.js';
+import { writeFaceClip } from './webcam-clip.js';
+
+export const CHROMIUM = '/usr/bin/chromium';
+
+export interface WebcamConfig {
+  /** wasm (the page's default threads), wasm-N (?threads=N), cpu, webgl, webgpu. */
+  backend: string;
+  detector: 'tiny' | 'ssd';
+  detectEvery: number;
+}
+
+export interface WebcamRow extends WebcamConfig {
+  /** What the page runs on ("wasm (SIMD, 2 threads)"), or why it could not. */
+  label: string;
+  ok: boolean;
+  /** Median over the rounds. */
+  fps: number;
+  rounds: number[];
+  /** Frames per second of chromium CPU time (all its processes), median over the rounds. */
+  fpsPerCpuSecond: number;
+  /** Medians over the measured frames of the last round, ms. */
+  ms: { decode: number; detect: number; track: number; recognise: number; draw: number; total: number; detectFrame: number; trackFrame: number };
+  faces: number;
+  frames: number;
+}
+
+export interface WebcamBenchOptions {
+  rounds?: number;
+  /** Measured window per round, s. */
+  seconds?: number;
+  /** Warm-up before the window (after the first frame), s. */
+  warmup?: number;
+  backends?: string[];
+  detectors?: ('tiny' | 'ssd')[];
+  every?: number[];
+  log?: (line: string) => void;
+}
+
+interface PageStats {
+  frames: number;
+  detections: number;
+  now: number;
+  faces: number;
+  ms: WebcamRow['ms'];
+}
+
+const median = (v: number[]) => {
+  if (!v.length) return 0;
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+function query(c: WebcamConfig): string {
+  const threads = /^wasm-(\d+)$/.exec(c.backend);
+  const backend = threads ? `wasm&threads=${threads[1]}` : c.backend;
+  return `?backend=${backend}&detector=${c.detector}&detectEvery=${c.detectEvery}&webcam=1`;
+}
+
+export async function runWebcamBench(opts: WebcamBenchOptions = {}): Promise<{ rows: WebcamRow[]; clip: string; chromium: string; cores: number; load: number[] }> {
+  const rounds = opts.rounds ?? 3;
+  const seconds = opts.seconds ?? 6;
+  const warmup = opts.warmup ?? 3;
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const configs: WebcamConfig[] = [];
+  for (const backend of opts.backends ?? ['wasm', 'wasm-2']) {
+    for (const detector of opts.detectors ?? ['tiny', 'ssd']) {
+      for (const detectEvery of opts.every ?? [5, 1]) {
+        // the other backends only at the default detect rate, unless asked
+        if (backend !== 'wasm' && !opts.every && detectEvery !== 5) continue;
+        configs.push({ backend, detector, detectEvery });
+      }
+    }
+  }
+  const paths = defaultSitePaths(PACKAGE_ROOT);
+  await ensureBuilt({ paths, log });
+  const work = mkdtempSync(join(tmpdir(), 'poi-webcam-bench-'));
+  const clip = join(work, 'faces-640x480.y4m');
+  await writeFaceClip(clip, { frames: 90 });
+  const demo = await startDemoServer({ siteDir: paths.outDir, modelDir: join(PACKAGE_ROOT, 'models', 'poi-ferplus'), port: 0 });
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+      `--use-file-for-fake-video-capture=${clip}`,
+      // WebGPU on SwiftShader's fallback adapter, for ?backend=webgpu (the page's auto mode skips it)
+      '--enable-unsafe-webgpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
+  });
+  const version = browser.version();
+  const cdp = await browser.newBrowserCDPSession();
+  const cpuTime = async (): Promise<number> => {
+    const info = (await cdp.send('SystemInfo.getProcessInfo')) as { processInfo: { cpuTime: number }[] };
+    return info.processInfo.reduce((a, p) => a + p.cpuTime, 0);
+  };
+  const results = configs.map((c) => ({ c, fps: [] as number[], perCpu: [] as number[], last: null as PageStats | null, label: '', ok: true }));
+  const loads: number[] = [];
+  const { loadavg, availableParallelism } = await import('node:os');
+  try {
+    for (let r = 0; r < rounds; r++) {
+      for (const res of results) {
+        if (!res.ok) continue;
+        const ctx = await browser.newContext({ permissions: ['camera'], viewport: { width: 1280, height: 900 } });
+        const page = await ctx.newPage();
+        const errors: string[] = [];
+        page.on('pageerror', (e) => errors.push(e.message));
+        try {
+          await page.goto(demo.url + query(res.c));
+          await page.waitForSelector('#status[data-state="live"], #status[data-state="error"]', { timeout: 120_000 });
+          const backend = await page.getAttribute('body', 'data-backend');
+          res.label = (await page.getAttribute('body', 'data-backend-label')) ?? backend ?? '?';
+          const want = res.c.backend.replace(/-\d+$/, '');
+          if ((await page.getAttribute('#status', 'data-state')) === 'error' || backend !== want) {
+            res.ok = false;
+            res.label = `not available (${backend ? `page chose ${backend}` : await page.textContent('#status')})`;
+            log(`${res.c.backend}: ${res.label}`);
+            continue;
+          }
+          const stats = (since = 0) => page.evaluate((s) => (window as unknown as { poiLive: { stats(s: number): PageStats } }).poiLive.stats(s), since);
+          // warm-up: the first frames compile kernels and allocate; then `warmup` seconds
+          try {
+            await page.waitForFunction(() => (window as unknown as { poiLive: { stats(): PageStats } }).poiLive.stats().frames >= 2, undefined, { timeout: 180_000, polling: 250 });
+          } catch (e) {
+            const v = await page.evaluate(() => {
+              const video = document.getElementById('video') as HTMLVideoElement;
+              return `status "${document.getElementById('status')?.textContent}", video readyState ${video.readyState}, paused ${video.paused}, frames ${video.getVideoPlaybackQuality().totalVideoFrames}`;
+            });
+            throw new Error(`${res.c.backend} ${res.c.detector}: no frames recognised in 180 s (${v}; ${errors.join('; ')})`, { cause: e });
+          }
+          await page.waitForTimeout(warmup * 1000);
+          const s0 = await stats();
+          const c0 = await cpuTime();
+          await page.waitForTimeout(seconds * 1000);
+          const s1 = await stats(s0.frames);
+          const c1 = await cpuTime();
+          const frames = s1.frames - s0.frames;
+          const fps = (frames * 1000) / (s1.now - s0.now);
+          res.fps.push(fps);
+          res.perCpu.push(c1 > c0 ? frames / (c1 - c0) : 0);
+          res.last = s1;
+          if (errors.length) throw new Error(errors.join('; '));
+          log(
+            `round ${r + 1}/${rounds} ${res.c.backend} ${res.c.detector} every ${res.c.detectEvery}: ${fps.toFixed(2)} fps (${frames} frames, ` +
+              `${(frames / Math.max(1e-9, c1 - c0)).toFixed(2)} per CPU-s), ${s1.faces} faces; median ms detect ${s1.ms.detect.toFixed(0)} track ${s1.ms.track.toFixed(0)} ` +
+              `recognise ${s1.ms.recognise.toFixed(0)} draw ${s1.ms.draw.toFixed(0)}`,
+          );
+          loads.push(loadavg()[0]);
+        } finally {
+          await ctx.close();
+        }
+      }
+    }
+  } finally {
+    await browser.close();
+    await demo.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+  const rows: WebcamRow[] = results.map((res) => ({
+    ...res.c,
+    label: res.label,
+    ok: res.ok && res.fps.length > 0,
+    fps: median(res.fps),
+    rounds: res.fps,
+    fpsPerCpuSecond: median(res.perCpu),
+    ms: res.last?.ms ?? { decode: 0, detect: 0, track: 0, recognise: 0, draw: 0, total: 0, detectFrame: 0, trackFrame: 0 },
+    faces: res.last?.faces ?? 0,
+    frames: res.last ? res.last.frames : 0,
+  }));
+  return { rows, clip: '640x480 y4m, 30 fps, 2 faces (bench/webcam-clip.ts)', chromium: version, cores: availableParallelism(), load: loads };
+}
+
+export function formatWebcamBench(r: Awaited<ReturnType<typeof runWebcamBench>>): string {
+  const lines = [
+    `chromium ${r.chromium} headless, software (no GPU), ${r.cores} cores; clip ${r.clip}; load average during the rounds ${r.load.length ? `${Math.min(...r.load).toFixed(1)}-${Math.max(...r.load).toFixed(1)}` : '?'}`,
+    '',
+    '| backend | detector | detect every | fps (median) | rounds | frames per CPU-s | detect ms | track ms | recognise ms | draw ms | detect frame ms | tracked frame ms |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  const f = (v: number) => v.toFixed(0);
+  for (const row of r.rows) {
+    if (!row.ok) {
+      lines.push(`| ${row.backend} | ${row.detector} | ${row.detectEvery} | – | – | – | ${row.label} | | | | | |`);
+      continue;
+    }
+    lines.push(
+      `| ${row.label} | ${row.detector} | ${row.detectEvery} | **${row.fps.toFixed(1)}** | ${row.rounds.map((v) => v.toFixed(1)).join(', ')} | ${row.fpsPerCpuSecond.toFixed(1)} | ` +
+        `${f(row.ms.detect)} | ${row.detectEvery > 1 ? f(row.ms.track) : '–'} | ${f(row.ms.recognise)} | ${f(row.ms.draw)} | ${f(row.ms.detectFrame)} | ${row.detectEvery > 1 ? f(row.ms.trackFrame) : '–'} |`,
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: 'string' },
+      seconds: { type: 'string' },
+      warmup: { type: 'string' },
+      backends: { type: 'string' },
+      detectors: { type: 'string' },
+      every: { type: 'string' },
+      json: { type: 'string' },
+      text: { type: 'string' },
+    },
+  });
+  const list = (v: string | undefined) => v?.split(',').map((s) => s.trim()).filter(Boolean);
+  const r = await runWebcamBench({
+    rounds: values.rounds ? Number(values.rounds) : undefined,
+    seconds: values.seconds ? Number(values.seconds) : undefined,
+    warmup: values.warmup ? Number(values.warmup) : undefined,
+    backends: list(values.backends),
+    detectors: list(values.detectors) as ('tiny' | 'ssd')[] | undefined,
+    every: list(values.every)?.map(Number),
+  });
+  const text = formatWebcamBench(r);
+  console.log('\n' + text);
+  if (values.json) writeFileSync(values.json, JSON.stringify(r, null, 2) + '\n');
+  if (values.text) writeFileSync(values.text, text);
+}

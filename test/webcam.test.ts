@@ -1,0 +1,218 @@
+/**
+ * The browser demo live (issue 15): `poi demo` sends the cross-origin isolation headers; in Debian's chromium
+ * the page runs tfjs's threaded wasm build (crossOriginIsolated), and its webcam mode on chromium's fake
+ * camera (a clip made here from face-api's sample1.jpg, bench/webcam-clip.ts) keeps recognising frames,
+ * detecting every Nth and tracking in between, shows faces, expressions and frames per second, switches
+ * detector while running and stops on a click; the WebGPU backend starts where chromium has WebGPU.
+ * Nothing here asserts on speed (bench/webcam-bench.ts measures it).
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeFaceClip } from '../bench/webcam-clip.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const POI = join(ROOT, 'bin', 'poi.js');
+const CHROMIUM = '/usr/bin/chromium';
+const NO_CHROMIUM = !existsSync(CHROMIUM) && `${CHROMIUM} is missing (apt-get install chromium)`;
+
+/** One `poi demo --port 0` for the whole file, started by the first test that needs it. */
+let demo: Promise<{ proc: ChildProcess; url: string }> | null = null;
+function startDemo(): Promise<{ proc: ChildProcess; url: string }> {
+  demo ??= new Promise((ok, fail) => {
+    const proc = spawn(process.execPath, [POI, 'demo', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const timer = setTimeout(() => fail(new Error(`poi demo printed no address in 120 s:\n${out}`)), 120_000);
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      const m = /serving (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        ok({ proc, url: m[1] });
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`poi demo exited with ${code}:\n${out}`));
+    });
+  });
+  return demo;
+}
+after(async () => {
+  if (demo) (await demo.catch(() => null))?.proc.kill('SIGTERM');
+});
+
+test('poi demo: every response is cross-origin isolated (COOP same-origin, COEP require-corp); .wasm is application/wasm', { timeout: 150_000 }, async () => {
+  const { url } = await startDemo();
+  for (const path of ['/', '/wasm/tfjs-backend-wasm-threaded-simd.wasm', '/models/poi/model.json', '/models/face-api/tiny_face_detector_model-weights_manifest.json', '/no-such-file.js']) {
+    const r = await fetch(new URL(path, url), { method: path.endsWith('.wasm') ? 'HEAD' : 'GET' });
+    assert.equal(r.status, path.startsWith('/no-such') ? 404 : 200, path);
+    assert.equal(r.headers.get('cross-origin-opener-policy'), 'same-origin', `${path}: COOP`);
+    assert.equal(r.headers.get('cross-origin-embedder-policy'), 'require-corp', `${path}: COEP`);
+    assert.equal(r.headers.get('cross-origin-resource-policy'), 'same-origin', `${path}: CORP`);
+    if (path.endsWith('.wasm')) assert.equal(r.headers.get('content-type'), 'application/wasm');
+  }
+});
+
+interface Stats {
+  running: boolean;
+  frames: number;
+  detections: number;
+  fps: number;
+  faces: number;
+  detector: string;
+  detectEvery: number;
+  width: number;
+  height: number;
+}
+
+interface Card {
+  box: { x: number; y: number; width: number; height: number };
+  emotions: Record<string, number>;
+  emotion: string;
+  confidence: number;
+}
+
+test('webcam mode in chromium on a fake camera: live faces and expressions, tracking between detections, fps, threaded wasm', { skip: NO_CHROMIUM, timeout: 420_000 }, async () => {
+  const { url } = await startDemo();
+  const work = mkdtempSync(join(tmpdir(), 'poi-webcam-'));
+  const clip = join(work, 'faces.y4m');
+  await writeFaceClip(clip, { frames: 60 });
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-video-capture=${clip}`, '--disable-background-networking', '--no-first-run'],
+  });
+  const errors: string[] = [];
+  const wasmFiles: string[] = [];
+  try {
+    const ctx = await browser.newContext({ permissions: ['camera'], viewport: { width: 1280, height: 900 } });
+    const page = await ctx.newPage();
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('request', (r) => {
+      if (r.url().endsWith('.wasm')) wasmFiles.push(r.url().split('/').pop()!);
+    });
+    // ?threads=2: the threaded build (the default is half the cores, one thread on a 2-core machine)
+    await page.goto(url + '?detectEvery=3&threads=2');
+    await page.waitForSelector('#status[data-state="ready"], #status[data-state="error"]', { timeout: 120_000 });
+    assert.equal(await page.getAttribute('#status', 'data-state'), 'ready', `page failed to load: ${await page.textContent('#status')}`);
+
+    // the threaded wasm build: possible because the page is cross-origin isolated
+    assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, 'crossOriginIsolated');
+    assert.equal(await page.getAttribute('body', 'data-backend'), 'wasm', 'headless chromium without a GPU runs wasm');
+    assert.equal(await page.getAttribute('body', 'data-isolated'), 'true');
+    assert.deepEqual(wasmFiles, ['tfjs-backend-wasm-threaded-simd.wasm']);
+    assert.equal(Number(await page.getAttribute('body', 'data-threads')), 2, 'two wasm threads, as asked (more than tfjs\'s half-the-cores cap on 2 cores)');
+    assert.match((await page.textContent('#backend'))!, /wasm \(SIMD, 2 threads\)/);
+
+    const stats = () => page.evaluate(() => (window as unknown as { poiLive: { stats(): Stats } }).poiLive.stats());
+    const until = async (what: string, cond: (s: Stats) => boolean, ms = 180_000) => {
+      const t0 = Date.now();
+      for (;;) {
+        const s = await stats();
+        if (cond(s)) return s;
+        const state = await page.getAttribute('#status', 'data-state');
+        assert.notEqual(state, 'error', `page error while waiting for ${what}: ${await page.textContent('#status')}`);
+        assert.ok(Date.now() - t0 < ms, `${what}: not reached in ${ms / 1000} s (${JSON.stringify(s)})`);
+        await page.waitForTimeout(500);
+      }
+    };
+
+    await page.click('#webcam');
+    await page.waitForFunction(() => document.getElementById('webcam')!.textContent === 'Stop webcam', undefined, { timeout: 30_000 });
+    // frames keep coming: some ran the detector, the others tracked the faces' landmarks
+    const s = await until('8 frames, 2 detections, 2 tracked', (x) => x.frames >= 8 && x.detections >= 2 && x.frames - x.detections >= 2);
+    assert.equal(s.running, true);
+    assert.equal(s.detector, 'tiny', "the webcam's default detector");
+    assert.equal(s.detectEvery, 3, '?detectEvery=3');
+    assert.deepEqual([s.width, s.height], [640, 480]);
+    assert.ok(s.fps > 0, 'fps measured');
+    assert.equal(s.faces, 2, 'both faces of the clip, also on tracked frames');
+
+    // the cards: two faces, each with a distribution, an emotion and a box inside the frame
+    await page.waitForSelector('#faces[data-source="webcam"][data-count="2"]', { timeout: 60_000 });
+    const cards: Card[] = await page.$$eval('#faces .face', (els) =>
+      els.map((e) => {
+        const d = (e as HTMLElement).dataset;
+        return { box: JSON.parse(d.box!), emotions: JSON.parse(d.emotions!), emotion: d.emotion!, confidence: Number(d.confidence) };
+      }),
+    );
+    assert.equal(cards.length, 2);
+    for (const c of cards) {
+      const probs = Object.values(c.emotions);
+      assert.equal(probs.length, 8);
+      assert.ok(Math.abs(probs.reduce((a, b) => a + b, 0) - 1) < 1e-4, 'the distribution sums to 1');
+      assert.equal(c.emotion, Object.entries(c.emotions).sort((a, b) => b[1] - a[1])[0][0]);
+      assert.ok(c.confidence > 0 && c.confidence < 1);
+      assert.ok(c.box.width > 80 && c.box.width < 300, `a face-sized box: ${JSON.stringify(c.box)}`);
+      assert.ok(c.box.x + c.box.width / 2 > 0 && c.box.x + c.box.width / 2 < 640 && c.box.y + c.box.height / 2 > 0 && c.box.y + c.box.height / 2 < 480, 'box centre in the frame');
+    }
+    const [a, b] = cards.map((c) => c.box.x + c.box.width / 2);
+    assert.ok(Math.abs(a - b) > 200, 'two different faces');
+
+    // frames per second on the page
+    const fpsText = (await page.textContent('#fps'))!;
+    assert.match(fpsText, /^\d+(\.\d)? fps · 640x480 · tiny detector every 3 frames · detect \d+ ms, track \d+ ms, recognise \d+ ms, draw \d+ ms/);
+    assert.ok(Number(await page.getAttribute('#fps', 'data-fps')) > 0);
+    assert.match((await page.textContent('#status'))!, /^webcam: 2 faces · \d+(\.\d)? fps$/);
+
+    // the page stays responsive: switch detector while live, then stop
+    await page.selectOption('#detector', 'ssd');
+    const before = (await stats()).frames;
+    await until('frames with SSD', (x) => x.detector === 'ssd' && x.frames >= before + 3);
+    await page.click('#webcam');
+    await until('stopped', (x) => !x.running, 60_000);
+    assert.equal(await page.textContent('#webcam'), 'Start webcam');
+    // the frame in flight finishes, then the page says so
+    await page.waitForSelector('#status[data-state="done"]', { timeout: 60_000 });
+    assert.match((await page.textContent('#status'))!, /^webcam stopped after \d+ frames$/);
+    const stopped = (await stats()).frames;
+    await page.waitForTimeout(1000);
+    assert.equal((await stats()).frames, stopped, 'no frames after stopping');
+    assert.deepEqual(errors, [], 'no page errors');
+    console.log(`# webcam e2e: ${stopped} frames, ${s.detections} of the first ${s.frames} detected; ${fpsText}`);
+  } finally {
+    await browser.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('WebGPU: the page runs on @tensorflow/tfjs-backend-webgpu when asked; auto mode skips a software adapter', { skip: NO_CHROMIUM, timeout: 240_000 }, async (t) => {
+  const { url } = await startDemo();
+  const { chromium } = await import('playwright-core');
+  // headless chromium exposes SwiftShader's WebGPU fallback adapter with this flag
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run'] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(url + 'no-such-page');
+    const adapter = await page.evaluate(async () => {
+      const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+      return gpu ? !!(await gpu.requestAdapter()) : false;
+    });
+    if (!adapter) {
+      t.skip('this chromium has no WebGPU adapter');
+      return;
+    }
+    const load = async (q: string) => {
+      await page.goto(url + q);
+      await page.waitForSelector('#status[data-state="ready"], #status[data-state="error"]', { timeout: 120_000 });
+      assert.equal(await page.getAttribute('#status', 'data-state'), 'ready', `${q}: ${await page.textContent('#status')}`);
+      return { backend: await page.getAttribute('body', 'data-backend'), text: (await page.textContent('#backend'))! };
+    };
+    const forced = await load('?backend=webgpu');
+    assert.equal(forced.backend, 'webgpu', forced.text);
+    assert.match(forced.text, /backend webgpu \(google swiftshader\)/i);
+    const auto = await load('');
+    assert.equal(auto.backend, 'wasm', auto.text);
+    assert.match(auto.text, /software WebGPU skipped/);
+  } finally {
+    await browser.close();
+  }
+});
