@@ -384,7 +384,7 @@ export interface LiveRecognizer {
 
 interface Track {
   landmarks: Point[];
-  score: number;
+  score: number | null;
   /** The detection box relative to the landmarks' bounding box: centre offset and size, in units of its size. */
   rel: { dx: number; dy: number; sw: number; sh: number };
 }
