@@ -30,6 +30,27 @@ export interface DetectorOptions {
   landmarks?: 'full' | 'tiny';
 }
 
+/**
+ * Options with their defaults filled and their values checked, once for face-api's detectors here and
+ * for every locator kind (src/face/locators.ts): `kinds` are the detector names the caller accepts.
+ */
+export function detectorOptions<N extends string>(
+  o: { detector?: N; minScore?: number; maxFaces?: number; tinyInputSize?: number; landmarks?: 'full' | 'tiny' },
+  kinds: readonly N[],
+): { detector: N; minScore: number; maxFaces: number; tinyInputSize: number; landmarks: 'full' | 'tiny' } {
+  const opts = {
+    detector: o.detector ?? ('ssd' as N),
+    minScore: o.minScore ?? 0.5,
+    maxFaces: o.maxFaces ?? 100,
+    tinyInputSize: o.tinyInputSize ?? 416,
+    landmarks: o.landmarks ?? 'full',
+  };
+  if (!kinds.includes(opts.detector)) throw new Error(`unknown detector "${opts.detector}" (${kinds.join(', ')})`);
+  if (!(opts.minScore > 0 && opts.minScore < 1)) throw new Error(`minScore must be in (0,1), got ${opts.minScore}`);
+  if (opts.tinyInputSize % 32 !== 0 || opts.tinyInputSize < 128) throw new Error(`tinyInputSize must be a multiple of 32, at least 128 (got ${opts.tinyInputSize})`);
+  return opts;
+}
+
 /** A detected face (the same type the shared pipeline takes from every platform's detector). */
 export type { DetectedFace };
 
@@ -103,16 +124,7 @@ export class FaceDetector {
 
   /** Load face-api and the models the options need. The tfjs backend must already be initialised. */
   static async create(options: DetectorOptions = {}): Promise<FaceDetector> {
-    const opts: Required<DetectorOptions> = {
-      detector: options.detector ?? 'ssd',
-      minScore: options.minScore ?? 0.5,
-      maxFaces: options.maxFaces ?? 100,
-      tinyInputSize: options.tinyInputSize ?? 416,
-      landmarks: options.landmarks ?? 'full',
-    };
-    if (opts.detector !== 'ssd' && opts.detector !== 'tiny') throw new Error(`unknown detector "${opts.detector}" (ssd or tiny)`);
-    if (!(opts.minScore > 0 && opts.minScore < 1)) throw new Error(`minScore must be in (0,1), got ${opts.minScore}`);
-    if (opts.tinyInputSize % 32 !== 0 || opts.tinyInputSize < 128) throw new Error(`tinyInputSize must be a multiple of 32, at least 128 (got ${opts.tinyInputSize})`);
+    const opts = detectorOptions<DetectorName>(options, ['ssd', 'tiny']);
     const fa = loadFaceApi();
     await loadNet(fa, opts.detector === 'ssd' ? 'ssdMobilenetv1' : 'tinyFaceDetector');
     await loadNet(fa, opts.landmarks === 'tiny' ? 'faceLandmark68TinyNet' : 'faceLandmark68Net');

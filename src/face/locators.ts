@@ -17,7 +17,7 @@
 import { performance } from 'node:perf_hooks';
 import * as tf from '../tf.js';
 import { alignPoints, facePoints, FER_TEMPLATE, toRgb, warpToCrop, type Box, type FacePoints, type Point, type RawImage } from './align.js';
-import { loadFaceApi, loadNet, type FaceApi } from './detector.js';
+import { detectorOptions, loadFaceApi, loadNet, type FaceApi } from './detector.js';
 import { BLAZEFACE_TEMPLATE, BlazeFace } from './blazeface.js';
 
 import { LOCATORS, type LocatorName } from './kinds.js';
@@ -75,20 +75,6 @@ type FaceApiPlus = Omit<FaceApi, 'detectAllFaces'> & {
 };
 
 const now = () => performance.now();
-
-function validate(o: LocatorOptions): Required<LocatorOptions> {
-  const opts: Required<LocatorOptions> = {
-    detector: o.detector ?? 'ssd',
-    minScore: o.minScore ?? 0.5,
-    maxFaces: o.maxFaces ?? 100,
-    tinyInputSize: o.tinyInputSize ?? 416,
-    landmarks: o.landmarks ?? 'full',
-  };
-  if (!LOCATORS.includes(opts.detector)) throw new Error(`unknown detector "${opts.detector}" (${LOCATORS.join(', ')})`);
-  if (!(opts.minScore > 0 && opts.minScore < 1)) throw new Error(`minScore must be in (0,1), got ${opts.minScore}`);
-  if (opts.tinyInputSize % 32 !== 0 || opts.tinyInputSize < 128) throw new Error(`tinyInputSize must be a multiple of 32, at least 128 (got ${opts.tinyInputSize})`);
-  return opts;
-}
 
 /** face-api's 68-point landmark net on regions of an image tensor (one batched call), in image pixels. */
 export class Landmarks68 {
@@ -188,7 +174,7 @@ class BlazeFaceLocator implements FaceLocator {
 
 /** Load the models a locator needs. The tfjs backend must already be initialised. */
 export async function createLocator(options: LocatorOptions = {}): Promise<FaceLocator> {
-  const opts = validate(options);
+  const opts: Required<LocatorOptions> = detectorOptions(options, LOCATORS);
   if (opts.detector === 'blazeface') return new BlazeFaceLocator(await BlazeFace.load(), opts);
   const fa = loadFaceApi() as unknown as FaceApiPlus;
   await loadNet(fa as unknown as FaceApi, opts.detector === 'ssd' ? 'ssdMobilenetv1' : 'tinyFaceDetector');
