@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { ImageSet } from '../src/data/types.js';
 import sharp from 'sharp';
 import { Rng } from '../src/util/rng.js';
+import type { Io } from '../src/cli/predict.js';
 
 export const FER_CLASSES = ['neutral', 'happiness', 'surprise', 'sadness', 'anger', 'disgust', 'fear', 'contempt'];
 
@@ -85,4 +86,15 @@ export function votesFor(c: number, share: number, other: number): number[] {
   v[c] = share;
   if (share < 10) v[other] = 10 - share;
   return v;
+}
+
+/** An Io for predictCommand that keeps what it writes. */
+export function capture(): Io & { text: () => { out: string; err: string } } {
+  let out = '';
+  let err = '';
+  return {
+    out: { write: (s: string) => ((out += s), true) } as Io['out'],
+    err: { write: (s: string) => ((err += s), true) } as Io['err'],
+    text: () => ({ out, err }),
+  };
 }

@@ -19,6 +19,7 @@ import { emptyTiming, STAGES } from '../src/infer/timing.js';
 import { createTfjsRunner, type TrnRunner } from '../src/infer/runner.js';
 import { loadModel, readModelFolder } from '../src/model/io.js';
 import { tempDir } from './helpers.js';
+import { capture } from './helpers.js';
 
 let r: Recognizer;
 before(async () => {
@@ -31,15 +32,6 @@ const dist = (a: Box, b: Box) => Math.hypot(centre(a)[0] - centre(b)[0], centre(
 const nearest = (faces: FaceResult[], b: Box) => faces.reduce((p, q) => (dist(p.box, b) <= dist(q.box, b) ? p : q));
 const maxDiff = (a: Record<string, number>, b: Record<string, number>) => Math.max(...Object.keys(a).map((k) => Math.abs(a[k] - b[k])));
 
-function capture(): Io & { text: () => { out: string; err: string } } {
-  let out = '';
-  let err = '';
-  return {
-    out: { write: (s: string) => ((out += s), true) } as Io['out'],
-    err: { write: (s: string) => ((err += s), true) } as Io['err'],
-    text: () => ({ out, err }),
-  };
-}
 
 /**
  * sharp's shrink and the JS shrink (the browser's) give different pixels, so the detector, the landmarks and

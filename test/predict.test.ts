@@ -9,6 +9,7 @@ import { faceApiSample } from '../src/face/detector.js';
 import { demoCommand, fitName, predictCommand, type Io } from '../src/cli/predict.js';
 import { USAGE } from '../src/cli/main.js';
 import { FER_CLASSES, tempDir } from './helpers.js';
+import { capture } from './helpers.js';
 
 let r: Recognizer;
 const SAMPLE = faceApiSample(1);
@@ -18,15 +19,6 @@ before(async () => {
 });
 after(() => r.dispose());
 
-function capture(): Io & { text: () => { out: string; err: string } } {
-  let out = '';
-  let err = '';
-  return {
-    out: { write: (s: string) => ((out += s), true) } as Io['out'],
-    err: { write: (s: string) => ((err += s), true) } as Io['err'],
-    text: () => ({ out, err }),
-  };
-}
 
 /** Checks every field of a face result against the documented schema. */
 function checkFace(f: FaceResult, w: number, h: number, opts: { explain?: boolean; aligned?: boolean } = {}): void {
