@@ -29,6 +29,8 @@ export const ROWS = [
   { id: 'poi-no-uncertainty', label: 'POI without the uncertainty module', config: 'configs/protocol/poi-no-uncertainty.json', seeds: SEEDS },
   { id: 'ce-n30', label: 'CE, 30% noise', config: 'configs/protocol/ce.json', noise: 30, seeds: SEEDS },
   { id: 'poi-n30', label: 'POI, 30% noise', config: 'configs/protocol/poi.json', noise: 30, seeds: SEEDS },
+  { id: 'poi-reject-n30', label: 'POI rejecting labels both networks doubt, 30% noise', config: 'configs/protocol/poi-reject.json', noise: 30, seeds: SEEDS },
+  { id: 'poi-reject', label: 'POI rejecting labels both networks doubt', config: 'configs/protocol/poi-reject.json', seeds: SEEDS },
   { id: 'ce-n10', label: 'CE, 10% noise', config: 'configs/protocol/ce.json', noise: 10, seeds: [1] },
   { id: 'poi-n10', label: 'POI, 10% noise', config: 'configs/protocol/poi.json', noise: 10, seeds: [1] },
   { id: 'ce-n20', label: 'CE, 20% noise', config: 'configs/protocol/ce.json', noise: 20, seeds: [1] },
