@@ -4,10 +4,10 @@
  * single votes dropped), the area under the risk-coverage curve, and accuracy by fifth of the faces
  * (most sure first; a usable confidence rises monotonically).
  *
- * Scores available at inference: 1-c (the uncertainty module), 1-max p, 1-c·max p, entropy of p, and
- * PIN's entropy of q. Below them, for diagnosis only, the targets c could be trained towards, evaluated
- * with the face's true label (so not available at inference): q[y]/max q (the default), q[y],
- * (q[y]+p[y])/2 and p[y].
+ * Scores available at inference: 1-c (the uncertainty module), 1-max p, 1-c·max p, entropy of p,
+ * PIN's entropy of q, and the entropy and 1 - max of the PIN+TRN mean (p+q)/2. Below them, for
+ * diagnosis only, the targets c could be trained towards, evaluated with the face's true label (so not
+ * available at inference): q[y]/max q (the default), q[y], (q[y]+p[y])/2 and p[y].
  *
  *   node dist/bench/uncertainty-scores.js [--model models/poi-ferplus] [--data ../shared/data/ferplus] [--split train]
  */
@@ -58,9 +58,13 @@ const scores: [string, Float64Array][] = [
   ['1-c*max p', per((i) => 1 - conf[i] * rowMax(probs, i))],
   ['entropy p', entropy(probs, k)],
 ];
+// the PIN+TRN ensemble: both run at inference already (PIN explains), so this is a reportable score
+const mix = q ? Float32Array.from(probs, (p, j) => (p + q[j]) / 2) : probs;
 if (q) {
   scores.push(
     ['entropy q (PIN)', entropy(q, k)],
+    ['entropy (p+q)/2', entropy(mix, k)],
+    ['1-max (p+q)/2', per((i) => 1 - rowMax(mix, i))],
     ['[label] 1-q[y]/max q', per((i) => 1 - at(q, i, y[i]) / rowMax(q, i))],
     ['[label] 1-q[y]', per((i) => 1 - at(q, i, y[i]))],
     ['[label] 1-(q[y]+p[y])/2', per((i) => 1 - (at(q, i, y[i]) + at(probs, i, y[i])) / 2)],
