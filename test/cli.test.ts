@@ -104,3 +104,17 @@ test('every command answers --help (and -h, and poi help <command>) with its own
     }
   }
 });
+
+test('poi train --noise-list: a run\'s own noise.csv replays as a published list, and summary.json names it', () => {
+  const first = join(tempDir(), 'noisy');
+  const a = poi(['train', '--config', 'ce+tiny', '--data', root, '--out', first, '--epochs', '1', '--noise', '0.25', '--quiet']);
+  assert.equal(a.code, 0, a.err);
+  const list = join(first, 'noise.csv');
+  const second = join(tempDir(), 'replayed');
+  const b = poi(['train', '--config', 'ce+tiny', '--data', root, '--out', second, '--epochs', '1', '--noise-list', list, '--quiet']);
+  assert.equal(b.code, 0, b.err);
+  assert.equal(readFileSync(join(second, 'noise.csv'), 'utf8'), readFileSync(list, 'utf8'), 'the same labels are flipped');
+  const s = JSON.parse(readFileSync(join(second, 'summary.json'), 'utf8'));
+  assert.equal(s.noiseList, list);
+  assert.equal(JSON.parse(readFileSync(join(first, 'summary.json'), 'utf8')).noiseList, null);
+});

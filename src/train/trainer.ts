@@ -495,7 +495,7 @@ async function finishRun(s: Session, finalVal: EvalReport | null): Promise<void>
   if (!data.val) await saveModel(model, config, join(outDir, 'best'), { split: 'train', epoch: tc.epochs });
   crashPoint('summary:before-write');
   await writeJsonAtomic(join(outDir, 'summary.json'), {
-    method: config.model.method, preset: config.preset, noise: config.noise, seed: config.seed,
+    method: config.model.method, preset: config.preset, noise: config.noise, noiseList: config.noiseList || null, seed: config.seed,
     epochs: tc.epochs, best: state.best, wallSeconds: state.wallSeconds,
     imagesPerSec: state.history.length ? state.history.reduce((a, h) => a + h.imagesPerSec, 0) / state.history.length : 0,
     // the last epoch's validation figures: also what a run resumed after its last checkpoint has
