@@ -23,8 +23,7 @@ export async function balanceCommand(argv: string[]): Promise<number> {
   const manifest = await readModelManifest(model);
   const prior = classPrior(data, split, manifest.classes);
   const out = str(v.out) ?? model;
-  const { keepOnnxFresh } = await import('../onnx/export.js');
-  await keepOnnxFresh(model, out, () => writeBalancedModel(model, out, tau, { ...prior, split: split ?? '' }));
+  await writeBalancedModel(model, out, tau, { ...prior, split: split ?? '' });
   const freq = manifest.classes.map((c, i) => `${c} ${(prior.prior[i] * 100).toFixed(1)}%`).join(', ');
   process.stderr.write(`wrote ${out}: logits − ${tau}·log(class frequency) from ${prior.dataset} (${prior.n} labels: ${freq})\n`);
   return 0;

@@ -1,7 +1,7 @@
 /**
  * `poi export --onnx <model dir> [--out file]`: write the TRN as ONNX (default <model dir>/model.onnx).
  * `poi export --weights float16|uint8 <model dir> [--out dir]`: the model folder with compact weights
- * (default: rewritten in place).
+ * (default: rewritten in place; a model.onnx in it is re-exported from the new weights).
  */
 import { parse, str, UsageError } from './args.js';
 
@@ -19,7 +19,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
     const { rewriteWeights } = await import('../model/io.js');
     const out = str(v.out) ?? positionals[0];
     const r = await rewriteWeights(positionals[0], out, dtype);
-    process.stderr.write(`wrote ${out} with ${dtype} weights: ${(r.after / 1e6).toFixed(2)} MB (was ${(r.before / 1e6).toFixed(2)} MB)\n`);
+    process.stderr.write(`wrote ${out} with ${dtype} weights: ${(r.after / 1e6).toFixed(2)} MB (was ${(r.before / 1e6).toFixed(2)} MB)${r.onnx ? ', model.onnx re-exported' : ''}\n`);
     return 0;
   }
   const { exportOnnxFromDir } = await import('../onnx/export.js');
