@@ -3,12 +3,15 @@
  * `poi export --weights float16|uint8 <model dir> [--out dir]`: the model folder with compact weights
  * (default: rewritten in place; a model.onnx in it is re-exported from the new weights).
  */
-import { parse, str, UsageError } from './args.js';
+import { parse, str, UsageError, type Options } from './args.js';
 
 const USAGE = 'poi export --onnx <model dir> [--out file] | poi export --weights float32|float16|uint8 <model dir> [--out dir]';
 
+/** Every option the command takes beyond the common ones (its usage in main.ts lists each). */
+export const OPTIONS: Options = { onnx: { type: 'boolean' }, weights: { type: 'string' }, out: { type: 'string', short: 'o' } };
+
 export async function exportCommand(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parse('export', argv, { onnx: { type: 'boolean' }, weights: { type: 'string' }, out: { type: 'string', short: 'o' } }, true);
+  const { values: v, positionals } = parse('export', argv, OPTIONS, true);
   if (!v.onnx === !v.weights) throw new UsageError(`${USAGE}: say one format, --onnx or --weights`);
   if (positionals.length !== 1) throw new UsageError(`${USAGE}: one model folder expected`);
   const t0 = performance.now();
