@@ -13,7 +13,7 @@ import { expandInputs } from '../util/glob.js';
 import { Progress } from '../util/progress.js';
 import type { FaceResult, ImageResult, RecognizerOptions } from '../infer/recognizer.js';
 import { LOCATORS, parseShrink } from '../face/kinds.js';
-import { addTiming, emptyTiming, STAGES, type StageTiming } from '../infer/timing.js';
+import { addTiming, emptyTiming, formatMs, STAGES, type StageTiming } from '../infer/timing.js';
 
 export const PREDICT_OPTIONS: Options = {
   model: { type: 'string' },
@@ -128,14 +128,12 @@ export interface PredictRun {
   options: RecognizerOptions;
 }
 
-const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
-
 /** The --timing summary: per stage, total and per image, and the wall time after start-up. */
 export function timingReport(t: StageTiming, images: number, faces: number, wallMs: number, startMs: number): string {
   const n = Math.max(1, images);
-  const lines = [`poi predict --timing: ${images} image(s), ${faces} face(s); start-up ${ms(startMs)} ms, then ${ms(wallMs)} ms (${ms(wallMs / n)} ms per image)`];
+  const lines = [`poi predict --timing: ${images} image(s), ${faces} face(s); start-up ${formatMs(startMs)} ms, then ${formatMs(wallMs)} ms (${formatMs(wallMs / n)} ms per image)`];
   lines.push(`  ${'stage'.padEnd(10)} ${'total ms'.padStart(9)} ${'ms/image'.padStart(9)}`);
-  for (const k of STAGES) lines.push(`  ${k.padEnd(10)} ${ms(t[k]).padStart(9)} ${ms(t[k] / n).padStart(9)}`);
+  for (const k of STAGES) lines.push(`  ${k.padEnd(10)} ${formatMs(t[k]).padStart(9)} ${formatMs(t[k] / n).padStart(9)}`);
   lines.push('  (the next photo decodes while the current one is detected, so the stages add up to more than the wall time)');
   return lines.join('\n') + '\n';
 }
