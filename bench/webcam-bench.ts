@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { defaultSitePaths, ensureBuilt, PACKAGE_ROOT } from '../src/demo/site.js';
 import { startDemoServer } from '../src/demo/server.js';
+import { formatMs } from '../src/infer/timing.js';
 import { writeFaceClip } from './webcam-clip.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -177,8 +178,8 @@ export async function runWebcamBench(opts: WebcamBenchOptions = {}): Promise<{ r
           if (errors.length) throw new Error(errors.join('; '));
           log(
             `round ${r + 1}/${rounds} ${res.c.backend} ${res.c.detector} every ${res.c.detectEvery}: ${fps.toFixed(2)} fps (${frames} frames, ` +
-              `${(frames / Math.max(1e-9, c1 - c0)).toFixed(2)} per CPU-s), ${s1.faces} faces; median ms detect ${s1.ms.detect.toFixed(0)} track ${s1.ms.track.toFixed(0)} ` +
-              `recognise ${s1.ms.recognise.toFixed(0)} draw ${s1.ms.draw.toFixed(0)}`,
+              `${(frames / Math.max(1e-9, c1 - c0)).toFixed(2)} per CPU-s), ${s1.faces} faces; median ms detect ${formatMs(s1.ms.detect)} track ${formatMs(s1.ms.track)} ` +
+              `recognise ${formatMs(s1.ms.recognise)} draw ${formatMs(s1.ms.draw)}`,
           );
           loads.push(loadavg()[0]);
         } finally {
@@ -212,7 +213,6 @@ export function formatWebcamBench(r: Awaited<ReturnType<typeof runWebcamBench>>)
     '| backend | detector | detect every | fps (median) | rounds | frames per CPU-s | detect ms | track ms | recognise ms | draw ms | detect frame ms | tracked frame ms |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
-  const f = (v: number) => v.toFixed(0);
   for (const row of r.rows) {
     if (!row.ok) {
       lines.push(`| ${row.backend} | ${row.detector} | ${row.detectEvery} | – | – | – | ${row.label} | | | | | |`);
@@ -220,7 +220,7 @@ export function formatWebcamBench(r: Awaited<ReturnType<typeof runWebcamBench>>)
     }
     lines.push(
       `| ${row.label} | ${row.detector} | ${row.detectEvery} | **${row.fps.toFixed(1)}** | ${row.rounds.map((v) => v.toFixed(1)).join(', ')} | ${row.fpsPerCpuSecond.toFixed(1)} | ` +
-        `${f(row.ms.detect)} | ${row.detectEvery > 1 ? f(row.ms.track) : '–'} | ${f(row.ms.recognise)} | ${f(row.ms.draw)} | ${f(row.ms.detectFrame)} | ${row.detectEvery > 1 ? f(row.ms.trackFrame) : '–'} |`,
+        `${formatMs(row.ms.detect)} | ${row.detectEvery > 1 ? formatMs(row.ms.track) : '–'} | ${formatMs(row.ms.recognise)} | ${formatMs(row.ms.draw)} | ${formatMs(row.ms.detectFrame)} | ${row.detectEvery > 1 ? formatMs(row.ms.trackFrame) : '–'} |`,
     );
   }
   return lines.join('\n') + '\n';

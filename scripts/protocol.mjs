@@ -105,6 +105,15 @@ export function meanStd(xs) {
   return { m, s };
 }
 
+/** A row's `poi train` runs as one shell line: the seed itself, or a loop over the row's seeds. */
+export function commandLine(row, o) {
+  if (row.seeds.length === 1) {
+    const [seed] = row.seeds;
+    return `npx poi ${trainArgs({ row, seed, name: `${row.id}-s${seed}` }, o).join(' ')}`;
+  }
+  return `for s in ${row.seeds.join(' ')}; do npx poi ${trainArgs({ row, seed: '$s', name: `${row.id}-s$s` }, o).join(' ')}; done`;
+}
+
 export function tables(o) {
   const head = `| run | seeds | ${METRICS.map(([n]) => n).join(' | ')} |`;
   const sep = `|---|---|${METRICS.map(() => '---').join('|')}|`;
@@ -120,7 +129,7 @@ export function tables(o) {
     summary.push(`| ${row.label} | ${recs.map(([s]) => s).join(', ')} | ${cells.join(' | ')} |`);
     for (const [s, r] of recs) perSeed.push(`| ${row.label} | ${s} | ${METRICS.map(([, f, d]) => f(r).toFixed(d)).join(' | ')} |`);
   }
-  const cmds = ROWS.map((r) => `npx poi ${trainArgs({ row: r, seed: 'N', name: `${r.id}-sN` }, o).join(' ')}`.replace(`${o.data}`, '../shared/data/ferplus'));
+  const cmds = ROWS.map((r) => commandLine(r, o).replace(`${o.data}`, '../shared/data/ferplus'));
   return { summary: summary.join('\n'), perSeed: perSeed.join('\n'), commands: cmds.join('\n') };
 }
 
@@ -138,7 +147,7 @@ function writeReadme(o) {
     '',
     '</details>',
     '',
-    'Each row\'s run (N = the seed; `node scripts/protocol.mjs run` runs them all in order, resumably):',
+    'Each row\'s runs, one per seed (`node scripts/protocol.mjs run` runs them all in order, resumably):',
     '',
     '```sh',
     t.commands,

@@ -295,7 +295,7 @@ test('poi calibrate --tta flip: T fitted to the flip-averaged reading, recorded,
   await assert.rejects(calibrateCommand([src, '--data', data, '--tta', 'mirror']), /--tta: expected none or flip, got "mirror"/);
 });
 
-test('rewriteModelFolder (export --weights, calibrate, balance): other files kept but a stale model.onnx, folders that are not models refused', async () => {
+test('rewriteModelFolder (export --weights, calibrate, balance): other files kept, model.onnx exported afresh, folders that are not models refused', async () => {
   const { rewriteWeights } = await import('../src/model/io.js');
   const { writeFileSync } = await import('node:fs');
   const root = tempDir('poi-rewrite-');
@@ -306,7 +306,9 @@ test('rewriteModelFolder (export --weights, calibrate, balance): other files kep
   const r = await rewriteWeights(src, src, 'float16');
   assert.ok(r.after < r.before);
   assert.equal(readFileSync(join(src, 'NOTES.txt'), 'utf8'), 'kept', 'in place keeps the folder\'s other files');
-  assert.ok(!existsSync(join(src, 'model.onnx')), 'the old export does not hold these weights');
+  // the old export does not hold these weights: a new one does (its fingerprint is theirs)
+  assert.notEqual(readFileSync(join(src, 'model.onnx'), 'utf8'), 'stale');
+  assert.deepEqual(await resolveOnnxFile(src, { cacheDir: tempDir('poi-rewrite-cache-') }), { file: join(src, 'model.onnx'), exported: false });
   assert.ok((await readModelManifest(src)).weights.some((w) => w.dtype === 'float16'));
   (await loadModel(src)).model.dispose();
   const other = join(root, 'not-a-model');
@@ -320,5 +322,10 @@ test('rewriteModelFolder (export --weights, calibrate, balance): other files kep
   assert.equal(readFileSync(file, 'utf8'), 'x');
   await rewriteWeights(src, join(root, 'copy'), 'uint8');
   assert.equal(readFileSync(join(root, 'copy', 'NOTES.txt'), 'utf8'), 'kept');
+  assert.deepEqual(await resolveOnnxFile(join(root, 'copy'), { cacheDir: tempDir('poi-rewrite-cache-') }), { file: join(root, 'copy', 'model.onnx'), exported: false });
+  const bare = join(root, 'bare');
+  (await tinyModel(bare, 4)).dispose();
+  assert.equal((await rewriteWeights(bare, bare, 'float16')).onnx, false);
+  assert.ok(!existsSync(join(bare, 'model.onnx')), 'a folder without an export does not get one');
   assert.ok(readdirSync(root).every((f) => !f.includes('.tmp-') && !f.includes('.old-')), 'no leftovers');
 });

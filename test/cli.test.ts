@@ -118,3 +118,21 @@ test('poi train --noise-list: a run\'s own noise.csv replays as a published list
   assert.equal(s.noiseList, list);
   assert.equal(JSON.parse(readFileSync(join(first, 'summary.json'), 'utf8')).noiseList, null);
 });
+
+test('poi <command> --help names every option the command accepts, with the details; poi help lists the synopses only', async () => {
+  const { COMMON_OPTIONS } = await import('../src/cli/args.js');
+  for (const cmd of ['train', 'eval', 'calibrate', 'balance', 'export', 'report', 'predict', 'serve', 'demo']) {
+    const { OPTIONS } = (await import(`../src/cli/${cmd}.js`)) as { OPTIONS: Record<string, unknown> };
+    const r = poi([cmd, '--help']);
+    assert.equal(r.code, 0, r.err);
+    for (const name of Object.keys({ ...COMMON_OPTIONS, ...OPTIONS })) {
+      assert.match(r.out, new RegExp(`(?<![\\w-])--${name}(?![\\w-])`), `poi ${cmd} --help names --${name}`);
+    }
+  }
+  assert.match(poi(['predict', '--help']).out, /--min-score X +detection threshold[^]*Folders are read recursively/);
+  assert.match(poi(['serve', '--help']).out, /--queue N +requests that may wait[^]*curl -F image=@photo\.jpg/);
+  assert.match(poi(['report', '--help']).out, /Writes report\.html/);
+  const all = poi(['help']).out;
+  assert.match(all, /poi predict <files, folders or globs> \[--json\]/);
+  assert.doesNotMatch(all, /curl|Folders are read recursively|Writes report\.html/, 'the overview holds each synopsis, not the details');
+});

@@ -1,7 +1,10 @@
 /** The model folder's weight storage: float32, float16 and uint8 round trips, and the compact rewrite. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { packTensors, unpackTensors, type TensorMap } from '../src/model/format.js';
+import { join } from 'node:path';
+import { findUnsound, MAX_ABS_WEIGHT, packTensors, unpackTensors, type TensorMap } from '../src/model/format.js';
+import { readCheckpoint, writeCheckpoint } from '../src/model/io.js';
+import { tempDir } from './helpers.js';
 import { Rng } from '../src/util/rng.js';
 
 function tensors(): TensorMap {
@@ -61,4 +64,30 @@ test('uint8: affine per tensor, error at most half a step, min and max kept', ()
   assert.throws(() => unpackTensors([{ ...e, min: undefined }], data, 'x/weights.bin'), /x\/weights.bin: uint8 weights for "conv.w" lack min\/scale/);
   assert.throws(() => unpackTensors([{ ...e, dtype: 'int4' as never }], data, 'x/weights.bin'), /unknown type "int4"/);
   assert.throws(() => unpackTensors([{ ...e, offset: 100 }], data, 'x/weights.bin'), /run past the end/);
+});
+
+test('a finite but absurd value (1e30) is refused like a NaN, naming the file and the tensor; ±1e6 still loads', async () => {
+  const absurd = /\/m\/weights\.bin: tensor "conv\.b" holds -?1(\.\d+)?e\+30 \(beyond ±1e\+6, larger than any trained weight\) \(value 5 of 7\); the file is damaged/;
+  for (const v of [1e30, -1e30]) {
+    const t = tensors();
+    t.get('conv.b')!.values[5] = v;
+    assert.deepEqual(findUnsound(t), { name: 'conv.b', index: 5, value: t.get('conv.b')!.values[5] }, 'the training check finds it');
+    const { manifest, data } = packTensors(t);
+    assert.throws(() => unpackTensors(manifest, data, '/m/weights.bin'), absurd);
+  }
+  // compact storage: a uint8 tensor spanning 1e30 decodes to absurd values too
+  const big = tensors();
+  big.get('conv.w')!.values[7] = 1e30;
+  const u8 = packTensors(big, 'uint8');
+  assert.throws(() => unpackTensors(u8.manifest, u8.data, '/m/weights.bin'), /tensor "conv\.w" holds 1(\.\d+)?e\+30 \(beyond ±1e\+6/);
+  // the bound itself is not refused
+  const edge = tensors();
+  edge.get('conv.b')!.values.set([MAX_ABS_WEIGHT, -MAX_ABS_WEIGHT], 0);
+  assert.equal(findUnsound(edge), null);
+  const ok = packTensors(edge);
+  assert.equal(unpackTensors(ok.manifest, ok.data, 'w').get('conv.b')!.values[0], 1e6);
+  // a checkpoint whose optimiser slot is absurd is refused on read
+  const file = join(tempDir('poi-absurd-'), 'checkpoint.bin');
+  await writeCheckpoint(file, { kind: 'poi-checkpoint' }, new Map([...tensors(), ['conv.w#m', { shape: [2], values: Float32Array.from([0.1, 3e30]) }]]));
+  await assert.rejects(readCheckpoint(file), /checkpoint\.bin: tensor "conv\.w#m" holds \d(\.\d+)?e\+30 \(beyond ±1e\+6[^)]*\) \(value 1 of 2\)/);
 });

@@ -6,15 +6,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { expandInputs } from '../src/util/glob.js';
 import { faceApiSample } from '../src/face/detector.js';
 import { EXIT_PIPE_CLOSED } from '../src/cli/main.js';
-import { tempDir } from './helpers.js';
+import { tempDir, votesFor, writeFerplusSplit } from './helpers.js';
 
 const BIN = resolve('bin/poi.js');
 const IMAGE_JS = new URL('../src/face/image.js', import.meta.url).href;
+const LOAD_JS = new URL('../src/data/load.js', import.meta.url).href;
+const DECODE_JS = new URL('../src/data/decode.js', import.meta.url).href;
 const canFifo = process.platform !== 'win32' && spawnSync('mkfifo', ['--version']).status === 0;
 /** Exits the process (status 99) once it holds more than 1 GB: a reader without a bound is caught early. */
 const WATCHDOG = `data:text/javascript,setInterval(()=>{if(process.memoryUsage.rss()>1e9){console.error("watchdog: over 1 GB");process.exit(99)}},20).unref()`;
@@ -73,6 +75,43 @@ test('decoding refuses devices and FIFOs at once and caps file size (the API rec
   assert.match(out.big, /big\.png: the file's 0\.0 MB is more than the 0\.002 MB poi reads from an image file \(raise it with --max-file-mb or the maxFileMb option\)/);
   assert.equal(out.bigAllowed, 'read 3000');
   assert.match(out.notAnInput, /^TypeError: expected an image file path \(string\) or its bytes \(Buffer or Uint8Array\), got null$/);
+});
+
+test('dataset loading: a FIFO, /dev/zero and an oversized file named as images are reported and skipped like a corrupt image, bounded', { skip: process.platform === 'win32', timeout: 120_000 }, async () => {
+  const root = tempDir('poi-strange-data-');
+  const split = join(root, 'FER2013Train');
+  await writeFerplusSplit(split, 6, 3, (_, c) => votesFor(c, 8, (c + 1) % 8));
+  // label.csv names them as images: the FERPlus reader lists them, the decoder must refuse them
+  rmSync(join(split, 'fer0000002.png'));
+  symlinkSync('/dev/zero', join(split, 'fer0000002.png'));
+  if (canFifo) {
+    rmSync(join(split, 'fer0000004.png'));
+    spawnSync('mkfifo', [join(split, 'fer0000004.png')]);
+  }
+  const big = join(root, 'big.png');
+  writeFileSync(big, Buffer.alloc(3000, 1));
+  const src = `
+    process.env.POI_CACHE_DIR = ${JSON.stringify(join(root, 'cache'))};
+    const { loadSet } = await import(${JSON.stringify(LOAD_JS)});
+    const { decodeDataset } = await import(${JSON.stringify(DECODE_JS)});
+    const { set } = await loadSet(${JSON.stringify(root)}, 'train', { height: 16, width: 16, channels: 1, mean: 0.5, std: 0.25 }, { quiet: true });
+    const sized = await decodeDataset({ name: 'sized', classes: ['a'], warnings: [], samples: [{ path: ${JSON.stringify(big)}, label: 0 }, { path: ${JSON.stringify(join(split, 'fer0000000.png'))}, label: 0 }] },
+      { height: 16, width: 16, channels: 1, cacheDir: false, quiet: true, maxFileMb: 0.002 });
+    console.log(JSON.stringify({ paths: set.paths, warnings: set.warnings, sized: { paths: sized.paths, warnings: sized.warnings } }));
+  `;
+  const t0 = Date.now();
+  const r = node(['--input-type=module', '-e', src], { timeout: 60_000 });
+  assert.equal(r.signal, null, `the child hung (killed after ${Date.now() - t0} ms):\n${r.err}`);
+  assert.equal(r.status, 0, r.err);
+  const out = JSON.parse(r.out.trim().split('\n').pop()!);
+  const name = (p: string) => p.slice(split.length + 1);
+  assert.deepEqual(out.paths.map(name), ['fer0000000.png', 'fer0000001.png', 'fer0000003.png', ...(canFifo ? [] : ['fer0000004.png']), 'fer0000005.png'], 'the other images are decoded');
+  const warned = out.warnings.filter((w: string) => w.includes(': cannot decode ('));
+  assert.equal(warned.length, canFifo ? 2 : 1, out.warnings.join('\n'));
+  assert.ok(warned.some((w: string) => w === `${join(split, 'fer0000002.png')}: cannot decode (is a character device, not an image file), skipped`), warned.join('\n'));
+  if (canFifo) assert.ok(warned.some((w: string) => w === `${join(split, 'fer0000004.png')}: cannot decode (is a FIFO (named pipe), not an image file), skipped`), warned.join('\n'));
+  assert.deepEqual(out.sized.paths.map(name), ['fer0000000.png']);
+  assert.match(out.sized.warnings[0], /big\.png: cannot decode \(the file's 0\.0 MB is more than the 0\.002 MB poi reads from an image file \(raise it with --max-file-mb or the maxFileMb option\)\), skipped$/);
 });
 
 test('poi predict on a folder with a link to /dev/zero and a FIFO: both reported, the photo read, bounded', { skip: process.platform === 'win32' }, () => {

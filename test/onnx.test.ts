@@ -13,6 +13,7 @@ import { buildTrnOnnx, readTrnSource } from '../src/onnx/export.js';
 import { decodeModel, encodeModel, tensorFloats } from '../src/onnx/proto.js';
 import { createOrtRunner, onnxAvailable, resolveOnnxFile } from '../src/infer/ort-runner.js';
 import { exportCommand } from '../src/cli/export.js';
+import { writeBalancedModel } from '../src/model/balance.js';
 import { Rng } from '../src/util/rng.js';
 import { FER_CLASSES, syntheticSet, tempDir } from './helpers.js';
 import { predictModelSet } from '../src/eval/evaluate-model.js';
@@ -60,7 +61,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 }
 
 /** tfjs and onnxruntime on the same batch; returns the max abs differences. */
-async function compare(model: PoiModel, dir: string, n: number): Promise<{ probs: number; conf: number }> {
+async function compare(model: PoiModel, dir: string, n: number): Promise<{ probs: number; conf: number; file: string }> {
   const { height: h, width: w, channels: c } = model.config.input;
   const x = variedInputs(n, h, w, c);
   const ref = model.predict(tf.tensor4d(x, [n, h, w, c]));
@@ -72,7 +73,7 @@ async function compare(model: PoiModel, dir: string, n: number): Promise<{ probs
     assert.equal(runner.backend, 'onnxruntime');
     const out = await runner.run(x, n);
     assert.ok(out.probs.every(Number.isFinite) && out.confidence.every(Number.isFinite));
-    return { probs: maxAbsDiff(out.probs, refProbs), conf: maxAbsDiff(out.confidence, refConf) };
+    return { probs: maxAbsDiff(out.probs, refProbs), conf: maxAbsDiff(out.confidence, refConf), file: runner.file };
   } finally {
     runner.dispose();
   }
@@ -227,6 +228,33 @@ test('runner: model.onnx from `poi export --onnx` is used while fresh; otherwise
   await assert.rejects(runner.run(new Float32Array(10), 1), /expected 1x16x16x1 = 256 floats, got 10/);
   runner.dispose();
   await assert.rejects(exportCommand([dir]), /--onnx/);
+});
+
+test('a rewritten model folder (export --weights, writeBalancedModel) keeps a fresh model.onnx that onnxruntime runs like tfjs', { skip: noOrt }, async (t) => {
+  const { model, dir } = await randomModel({}, 13);
+  model.dispose();
+  assert.equal(await exportCommand(['--onnx', dir]), 0);
+  const check = async (d: string, label: string): Promise<void> => {
+    const own = join(d, 'model.onnx');
+    assert.ok(existsSync(own), `${label}: model.onnx is there`);
+    const { model: m } = await loadModel(d);
+    try {
+      const r = await compare(m, d, 13);
+      t.diagnostic(`${label}: max abs diff probs ${r.probs}, confidence ${r.conf}`);
+      assert.equal(r.file, own, `${label}: the folder's own model.onnx is used (exported from its new weights)`);
+      assert.ok(r.probs < TOL && r.conf < TOL, `${label}: max abs diff probs ${r.probs}, confidence ${r.conf}`);
+    } finally {
+      m.dispose();
+    }
+  };
+  assert.equal(await exportCommand(['--weights', 'float16', dir]), 0);
+  await check(dir, 'export --weights float16 (in place)');
+  const u8 = join(tempDir('poi-onnx-u8-'), 'm');
+  assert.equal(await exportCommand(['--weights', 'uint8', dir, '--out', u8]), 0);
+  await check(u8, 'export --weights uint8 --out');
+  const balanced = join(tempDir('poi-onnx-balanced-'), 'm');
+  await writeBalancedModel(dir, balanced, 1, { prior: [0.3, 0.3, 0.1, 0.1, 0.1, 0.02, 0.05, 0.03], dataset: 'x', split: 'train', n: 100 });
+  await check(balanced, 'writeBalancedModel');
 });
 
 test('poi eval\'s set prediction: onnx and tfjs runtimes agree on a decoded image set', { skip: noOrt }, async () => {

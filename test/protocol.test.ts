@@ -82,5 +82,13 @@ test('protocol tables: mean ± sample std over the recorded seeds, and each run 
   assert.match(t.summary, /\| CE \| 1, 2, 3 \| 82\.00 ± 2\.00 \| 41\.00 ± 1\.00 \|/);
   assert.match(t.summary, /\| POI \(shared trunk, ensemble teacher\) \| 1 \| 83\.00 \|/);
   assert.equal(t.perSeed.split('\n').filter((l) => l.startsWith('| CE |')).length, 3);
-  assert.match(t.commands, /npx poi train --config configs\/protocol\/ce\.json --seed N/);
+  // the real seeds: a loop over a row's seeds, or its one seed; no placeholder
+  const lines = t.commands.split('\n');
+  assert.equal(lines.length, p.ROWS.length);
+  assert.equal(lines[0], 'for s in 1 2 3; do npx poi train --config configs/protocol/ce.json --seed $s --data ../shared/data/ferplus --out R/ce-s$s --quiet; done');
+  assert.ok(lines.includes('npx poi train --config configs/protocol/ce.json --seed 1 --data ../shared/data/ferplus --out R/ce-n10-s1 --quiet --noise-list noise/ferplus/FER2013Train-n10-seed1.csv'), t.commands);
+  assert.doesNotMatch(t.commands, /\bN\b/);
+  p.ROWS.forEach((r, i) => {
+    for (const s of r.seeds) assert.ok(lines[i].includes(r.seeds.length === 1 ? `--seed ${s} ` : `for s in ${r.seeds.join(' ')};`), `${r.id}: seed ${s}`);
+  });
 });

@@ -295,3 +295,22 @@ test('Progress truncates to the terminal width and handles an unknown total', ()
   assert.equal(s.chunks[0], '\r' + 'decode 50 file a-ve' + '\x1b[K');
   assert.equal(bar.line(false), 'decode 50 file a-very-long-file-name.png 25.0 img/s elapsed 2.0s');
 });
+
+test('formatMs: one format for the timing tables of poi predict --timing and bench:webcam', async () => {
+  const { formatMs } = await import('../src/infer/timing.js');
+  assert.deepEqual([0.04, 7, 99.94, 100, 1306.4].map(formatMs), ['0.0', '7.0', '99.9', '100', '1306']);
+  const { timingReport } = await import('../src/cli/predict.js');
+  const text = timingReport({ decode: 7.2, detect: 250, landmarks: 0, align: 0.3, trn: 12, explain: 0 }, 1, 1, 300, 50);
+  assert.match(text, /start-up 50\.0 ms, then 300 ms \(300 ms per image\)/);
+  assert.match(text, /^ {2}decode +7\.2 +7\.2$/m);
+  assert.match(text, /^ {2}detect +250 +250$/m);
+  const { formatWebcamBench } = await import('../bench/webcam-bench.js');
+  const md = formatWebcamBench({
+    rows: [{
+      backend: 'wasm', detector: 'tiny', detectEvery: 5, label: 'wasm (SIMD, 1 thread)', ok: true, fps: 3.5, rounds: [3.5], fpsPerCpuSecond: 4.4,
+      ms: { decode: 1, detect: 274.2, track: 7.2, recognise: 60, draw: 0.4, total: 0, detectFrame: 360, trackFrame: 233 }, faces: 2, frames: 30,
+    }],
+    clip: 'clip', chromium: '1', cores: 2, load: [],
+  });
+  assert.match(md, /\| 274 \| 7\.2 \| 60\.0 \| 0\.4 \| 360 \| 233 \|$/m);
+});

@@ -5,22 +5,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { describeUncertainty, orList } from '../src/ui/describe.js';
 import { startDemoServer } from '../src/demo/server.js';
 import { tempDir } from './helpers.js';
+import { loadDemoPage, NO_CHROMIUM, openPage, POI, ROOT, startDemo } from './browser.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const POI = join(ROOT, 'bin', 'poi.js');
 const MODEL = join(ROOT, 'models', 'poi-ferplus');
-const CHROMIUM = '/usr/bin/chromium';
 const require = createRequire(import.meta.url);
 const SAMPLE1 = join(dirname(require.resolve('@vladmandic/face-api/package.json')), 'demo', 'sample1.jpg');
 
@@ -115,29 +111,6 @@ interface PageFace {
   level: string;
 }
 
-/** Start `poi demo --port 0` and resolve with its address once it prints it. */
-function startDemo(): Promise<{ proc: ChildProcess; url: string; log: () => string }> {
-  const proc = spawn(process.execPath, [POI, 'demo', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  return new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`poi demo printed no address in 90 s:\n${out}`)), 90_000);
-    const onData = (b: Buffer) => {
-      out += b.toString();
-      const m = /serving (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        ok({ proc, url: m[1], log: () => out });
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      fail(new Error(`poi demo exited with ${code}:\n${out}`));
-    });
-  });
-}
-
 const centre = (b: PageFace['box']) => [b.x + b.width / 2, b.y + b.height / 2];
 const distance = (a: PageFace['box'], b: PageFace['box']) => Math.hypot(centre(a)[0] - centre(b)[0], centre(a)[1] - centre(b)[1]);
 /** The face whose box centre is nearest to `box`'s. */
@@ -156,7 +129,7 @@ const nearest = <F extends { box: PageFace['box'] }>(faces: F[], box: PageFace['
  */
 const TOLERANCE = 0.005;
 
-test('poi demo in chromium: upload a photo, the page shows what poi predict --json gives', { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is missing (apt-get install chromium)`, timeout: 150_000 }, async () => {
+test('poi demo in chromium: upload a photo, the page shows what poi predict --json gives', { skip: NO_CHROMIUM, timeout: 150_000 }, async () => {
   const work = tempDir('poi-web-e2e-');
   // one clear face, lossless, under 1280 px: a crop of face-api's sample1.jpg made here (no image in the repo)
   const face = join(work, 'one-face.png');
@@ -172,20 +145,10 @@ test('poi demo in chromium: upload a photo, the page shows what poi predict --js
   assert.equal(predFlip.status, 0, `poi predict --tta flip failed:\n${predFlip.stderr}`);
   const flipLines: PredictLine[] = predFlip.stdout.trim().split('\n').map((l) => JSON.parse(l));
 
-  const { chromium } = await import('playwright-core');
   const demo = await startDemo();
-  const profile = mkdtempSync(join(tmpdir(), 'poi-chromium-'));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
-    viewport: { width: 1280, height: 900 },
-  });
-  const errors: string[] = [];
+  const { browser, page, errors } = await openPage({ args: ['--disable-gpu', '--disable-quic'] });
   const foreign: string[] = [];
   try {
-    const page = ctx.pages()[0] ?? (await ctx.newPage());
-    page.on('pageerror', (e) => errors.push(e.message));
     // offline proof: any request that is not to the demo server fails the test
     await page.route('**/*', (route) => {
       const u = route.request().url();
@@ -193,10 +156,7 @@ test('poi demo in chromium: upload a photo, the page shows what poi predict --js
       foreign.push(u);
       return route.abort();
     });
-    await page.goto(demo.url);
-    const settled = '#status[data-state="ready"], #status[data-state="done"], #status[data-state="error"]';
-    await page.waitForSelector(settled, { timeout: 60_000 });
-    assert.equal(await page.getAttribute('#status', 'data-state'), 'ready', `page failed to load: ${await page.textContent('#status')}`);
+    await loadDemoPage(page, demo.url, 60_000);
     const backend = await page.getAttribute('body', 'data-backend');
 
     const shownFaces = (): Promise<PageFace[]> =>
@@ -265,9 +225,8 @@ test('poi demo in chromium: upload a photo, the page shows what poi predict --js
     assert.deepEqual(foreign, [], 'no request leaves the demo server');
     console.log(`# web e2e: backend ${backend}; worst |Δp| ${worstOne.toExponential(1)} (png), ${worstPhoto.toExponential(1)} (sample1.jpg); screenshot artifacts/web-demo.png`);
   } finally {
-    await ctx.close();
+    await browser.close();
     demo.proc.kill('SIGTERM');
-    rmSync(profile, { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });
   }
 });

@@ -8,40 +8,16 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { writeFaceClip } from '../bench/webcam-clip.js';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const POI = join(ROOT, 'bin', 'poi.js');
-const CHROMIUM = '/usr/bin/chromium';
-const NO_CHROMIUM = !existsSync(CHROMIUM) && `${CHROMIUM} is missing (apt-get install chromium)`;
+import { loadDemoPage, NO_CHROMIUM, openPage, startDemo as startPoiDemo, type Demo } from './browser.js';
 
 /** One `poi demo --port 0` for the whole file, started by the first test that needs it. */
-let demo: Promise<{ proc: ChildProcess; url: string }> | null = null;
-function startDemo(): Promise<{ proc: ChildProcess; url: string }> {
-  demo ??= new Promise((ok, fail) => {
-    const proc = spawn(process.execPath, [POI, 'demo', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const timer = setTimeout(() => fail(new Error(`poi demo printed no address in 120 s:\n${out}`)), 120_000);
-    const onData = (b: Buffer) => {
-      out += b.toString();
-      const m = /serving (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        ok({ proc, url: m[1] });
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      fail(new Error(`poi demo exited with ${code}:\n${out}`));
-    });
-  });
+let demo: Promise<Demo> | null = null;
+function startDemo(): Promise<Demo> {
+  demo ??= startPoiDemo();
   return demo;
 }
 after(async () => {
@@ -84,25 +60,17 @@ test('webcam mode in chromium on a fake camera: live faces and expressions, trac
   const work = mkdtempSync(join(tmpdir(), 'poi-webcam-'));
   const clip = join(work, 'faces.y4m');
   await writeFaceClip(clip, { frames: 60 });
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-video-capture=${clip}`, '--disable-background-networking', '--no-first-run'],
+  const { browser, page, errors } = await openPage({
+    args: ['--disable-gpu', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-video-capture=${clip}`],
+    permissions: ['camera'],
   });
-  const errors: string[] = [];
   const wasmFiles: string[] = [];
   try {
-    const ctx = await browser.newContext({ permissions: ['camera'], viewport: { width: 1280, height: 900 } });
-    const page = await ctx.newPage();
-    page.on('pageerror', (e) => errors.push(e.message));
     page.on('request', (r) => {
       if (r.url().endsWith('.wasm')) wasmFiles.push(r.url().split('/').pop()!);
     });
     // ?threads=2: the threaded build (the default is half the cores, one thread on a 2-core machine)
-    await page.goto(url + '?detectEvery=3&threads=2');
-    await page.waitForSelector('#status[data-state="ready"], #status[data-state="error"]', { timeout: 120_000 });
-    assert.equal(await page.getAttribute('#status', 'data-state'), 'ready', `page failed to load: ${await page.textContent('#status')}`);
+    await loadDemoPage(page, url + '?detectEvery=3&threads=2');
 
     // the threaded wasm build: possible because the page is cross-origin isolated
     assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, 'crossOriginIsolated');
@@ -186,11 +154,9 @@ test('webcam mode in chromium on a fake camera: live faces and expressions, trac
 
 test('WebGPU: the page runs on @tensorflow/tfjs-backend-webgpu when asked; auto mode skips a software adapter', { skip: NO_CHROMIUM, timeout: 240_000 }, async (t) => {
   const { url } = await startDemo();
-  const { chromium } = await import('playwright-core');
   // headless chromium exposes SwiftShader's WebGPU fallback adapter with this flag
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run'] });
+  const { browser, page } = await openPage({ args: ['--enable-unsafe-webgpu'] });
   try {
-    const page = await browser.newPage();
     await page.goto(url + 'no-such-page');
     const adapter = await page.evaluate(async () => {
       const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
@@ -201,9 +167,7 @@ test('WebGPU: the page runs on @tensorflow/tfjs-backend-webgpu when asked; auto 
       return;
     }
     const load = async (q: string) => {
-      await page.goto(url + q);
-      await page.waitForSelector('#status[data-state="ready"], #status[data-state="error"]', { timeout: 120_000 });
-      assert.equal(await page.getAttribute('#status', 'data-state'), 'ready', `${q}: ${await page.textContent('#status')}`);
+      await loadDemoPage(page, url + q);
       return { backend: await page.getAttribute('body', 'data-backend'), text: (await page.textContent('#backend'))! };
     };
     const forced = await load('?backend=webgpu');

@@ -2,16 +2,19 @@
  * `poi balance <model dir> --data <dir> [--tau 1] [--split train] [--out dir]`: bake post-hoc logit
  * adjustment into the model (src/model/balance.ts), with the class frequencies of the training split.
  */
-import { num, parse, str, UsageError } from './args.js';
+import { num, parse, str, UsageError, type Options } from './args.js';
 import { defaultSplits } from '../data/load.js';
 
+/** Every option the command takes beyond the common ones (its usage in main.ts lists each). */
+export const OPTIONS: Options = {
+  data: { type: 'string', short: 'd' },
+  split: { type: 'string' },
+  tau: { type: 'string' },
+  out: { type: 'string', short: 'o' },
+};
+
 export async function balanceCommand(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parse('balance', argv, {
-    data: { type: 'string', short: 'd' },
-    split: { type: 'string' },
-    tau: { type: 'string' },
-    out: { type: 'string', short: 'o' },
-  }, true);
+  const { values: v, positionals } = parse('balance', argv, OPTIONS, true);
   if (positionals.length !== 1) throw new UsageError('poi balance <model dir> --data <dir> [--tau 1] [--split train] [--out dir]: one model folder expected');
   const data = str(v.data);
   if (!data) throw new UsageError('poi balance: --data <dir> is needed (its training split gives the class frequencies)');
@@ -23,8 +26,7 @@ export async function balanceCommand(argv: string[]): Promise<number> {
   const manifest = await readModelManifest(model);
   const prior = classPrior(data, split, manifest.classes);
   const out = str(v.out) ?? model;
-  const { keepOnnxFresh } = await import('../onnx/export.js');
-  await keepOnnxFresh(model, out, () => writeBalancedModel(model, out, tau, { ...prior, split: split ?? '' }));
+  await writeBalancedModel(model, out, tau, { ...prior, split: split ?? '' });
   const freq = manifest.classes.map((c, i) => `${c} ${(prior.prior[i] * 100).toFixed(1)}%`).join(', ');
   process.stderr.write(`wrote ${out}: logits − ${tau}·log(class frequency) from ${prior.dataset} (${prior.n} labels: ${freq})\n`);
   return 0;

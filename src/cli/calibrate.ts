@@ -2,7 +2,7 @@
 import { PROB_FLOOR } from '../eval/calibrate.js';
 import { calibrateModel, type CalibrateResult } from '../eval/calibrate-model.js';
 import { HEAD_LAYER } from '../model/calibration.js';
-import { num, parse, str, UsageError, DATA_OPTIONS, dataOptions, RUN_OPTIONS, runOptions } from './args.js';
+import { num, parse, str, UsageError, DATA_OPTIONS, dataOptions, RUN_OPTIONS, runOptions, type Options } from './args.js';
 
 export { calibrateModel, type CalibrateOptions, type CalibrateResult } from '../eval/calibrate-model.js';
 
@@ -52,21 +52,19 @@ export function formatCalibration(r: CalibrateResult): string {
   return lines.join('\n');
 }
 
+/** Every option the command takes beyond the common ones (its usage in main.ts lists each). */
+export const OPTIONS: Options = {
+    ...RUN_OPTIONS,
+    ...DATA_OPTIONS,
+    out: { type: 'string', short: 'o' },
+    seed: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    json: { type: 'boolean' },
+    quiet: { type: 'boolean', short: 'q' },
+};
+
 export async function calibrateCommand(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parse(
-    'calibrate',
-    argv,
-    {
-      ...RUN_OPTIONS,
-      ...DATA_OPTIONS,
-      out: { type: 'string', short: 'o' },
-      seed: { type: 'string' },
-      'dry-run': { type: 'boolean' },
-      json: { type: 'boolean' },
-      quiet: { type: 'boolean', short: 'q' },
-    },
-    true,
-  );
+  const { values: v, positionals } = parse('calibrate', argv, OPTIONS, true);
   if (positionals.length !== 1) throw new UsageError('poi calibrate: expected one model folder: poi calibrate <model dir> --data <dir> [--split name] [--out <model dir>]');
   const { data, ...dataOpts } = dataOptions(v);
   if (!data) throw new UsageError('poi calibrate: --data <dir> is required (a labelled dataset folder)');

@@ -2,16 +2,19 @@
 import { resolve } from 'node:path';
 import { defaultSitePaths, ensureBuilt, PACKAGE_ROOT } from '../demo/site.js';
 import { startDemoServer } from '../demo/server.js';
-import { num, parse, str, UsageError } from './args.js';
+import { num, parse, str, UsageError, type Options } from './args.js';
 
 export const DEFAULT_DEMO_PORT = 8080;
 
+/** Every option the command takes beyond the common ones (its usage in main.ts lists each). */
+export const OPTIONS: Options = {
+  port: { type: 'string', short: 'p' },
+  model: { type: 'string', short: 'm' },
+  rebuild: { type: 'boolean' },
+};
+
 export async function demoCommand(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parse('demo', argv, {
-    port: { type: 'string', short: 'p' },
-    model: { type: 'string', short: 'm' },
-    rebuild: { type: 'boolean' },
-  });
+  const { values: v, positionals } = parse('demo', argv, OPTIONS);
   if (positionals.length) throw new UsageError(`poi demo: unexpected argument "${positionals[0]}"`);
   if (v.backend || v.threads) throw new UsageError('poi demo: the page picks its backend in the browser (add ?backend=webgpu|webgl|wasm|cpu, ?threads=N to the address)');
   const port = num('port', v.port, { int: true, min: 0, max: 65535 }) ?? DEFAULT_DEMO_PORT;

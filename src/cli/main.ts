@@ -3,8 +3,14 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { DATA_USAGE, RUN_USAGE, UsageError } from './args.js';
+import { DEFAULT_MAX_SIDE } from '../face/resize.js';
+import { DEFAULT_MAX_FILE_MB } from '../util/glob.js';
 
-/** One row per command: its usage lines (for `poi help` and `poi <command> --help`) and how to run it. */
+/**
+ * One row per command, the one place its usage is written: a synopsis (up to the first blank line; `poi
+ * help` lists them all), then for some commands the options in detail and examples (`poi <command>
+ * --help` prints the whole text).
+ */
 interface Command {
   usage: string;
   run(argv: string[]): Promise<number>;
@@ -14,17 +20,19 @@ const COMMANDS: Record<string, Command> = {
   train: {
     usage: `poi train --data <dir> --out <run dir> [--config <file|preset>] [--noise 0.3] [--seed N] [--resume | --overwrite]
           [--epochs N] [--lr X] [--batch-size N] [--val <dir>] [--limit-train N] [--limit-val N]
-          [--noise-list <csv>]   flip the labels a published list names (noise/ferplus/) instead of drawing them`,
+          [--split name] [--val-split name]   the training and validation splits (default: the dataset's own)
+          [--noise-list <csv>]   flip the labels a published list names (noise/ferplus/) instead of drawing them
+          [--checkpoint-minutes 5] [--quiet]`,
     run: async (a) => (await import('./train.js')).trainCommand(a),
   },
   eval: {
-    usage: `poi eval  --model <dir> --data <dir> [--json]
+    usage: `poi eval  --model <dir> --data <dir> [--json] [--quiet]
           ${DATA_USAGE}
           ${RUN_USAGE}`,
     run: async (a) => (await import('./eval.js')).evalCommand(a),
   },
   calibrate: {
-    usage: `poi calibrate <model dir> --data <dir> [--out <model dir>] [--seed N] [--dry-run] [--json]
+    usage: `poi calibrate <model dir> --data <dir> [--out <model dir>] [--seed N] [--dry-run] [--json] [--quiet]
           fit a temperature on a labelled split (default: validation) and bake it into TRN's head
           ${DATA_USAGE}
           ${RUN_USAGE}
@@ -42,19 +50,67 @@ poi export --weights float16|uint8 <model dir> [--out dir]   the model folder wi
     run: async (a) => (await import('./export.js')).exportCommand(a),
   },
   report: {
-    usage: `poi report <run dir | model dir> [--out dir] [--data <dir>] [--faces N]
+    usage: `poi report <run dir | model dir> [--out dir] [--data <dir>] [--faces N] [--quiet]
           ${DATA_USAGE}
-          ${RUN_USAGE.replace('default auto: onnx when onnxruntime-node loads', 'default tfjs here: the engine the saved metrics were measured on')}`,
+          ${RUN_USAGE.replace('default auto: onnx when onnxruntime-node loads', 'default tfjs here: the engine the saved metrics were measured on')}
+
+Writes report.html with PNG plots (training curves, confusion matrix, reliability diagram, uncertainty
+vs vote entropy, risk-coverage, the most and least sure faces; --faces N of each, default 12) and
+metrics.json into --out (default <dir>/report/). A run folder's model is <run>/best and its data the
+validation split recorded in <run>/config.json; a bare model folder needs --data. --votes raw measures
+KL and vote entropy against the FERPlus votes as cast (default: single votes dropped, Microsoft's rule,
+as in poi eval). TRN runs on tfjs unless --runtime says otherwise (the engine the metrics saved with the
+model were measured on).`,
     run: async (a) => (await import('./report.js')).reportCommand(a),
   },
   predict: {
     usage: `poi predict <files, folders or globs> [--json] [--explain] [--aligned] [--crop] [--model dir] [--detector ssd|tiny|blazeface] [--timing] [--max-file-mb N]
-          ${RUN_USAGE}`,
+          ${RUN_USAGE}
+
+  --json              one JSON object per line per face: {path, face, box, score, landmarks, emotions,
+                      emotion, probability, confidence, uncertainty, ...}; {path, face: null, faces: 0}
+                      for an image without a face; {path, error} for a file that cannot be read
+  --explain           add PIN's per-region distributions, AU activations and region boxes
+  --aligned           inputs are already aligned face crops (FERPlus, RAF-DB aligned): no detection
+  --crop              inputs are face crops of any framing (tight, loose, other datasets'): landmarks are
+                      found inside each crop without a detector, then the face is aligned as in photos
+  --model <dir>       model folder (default: the shipped models/poi-ferplus)
+  --detector D        ssd (default: finds the most faces), tiny (face-api's, faster) or blazeface
+                      (MediaPipe's BlazeFace: boxes and 6 keypoints in one small net, fastest)
+  --min-score X       detection threshold (default 0.5)
+  --max-side N        shrink photos to this longer side before detection (default ${DEFAULT_MAX_SIDE})
+  --max-faces N       at most N faces per image (default 100)
+  --max-file-mb N     refuse image files larger than N MB (default ${DEFAULT_MAX_FILE_MB}); only regular files are read
+  --runtime R         where TRN runs: auto (default: onnxruntime when it loads), onnx or tfjs
+  --tta flip          also run TRN on each face's mirror image and average (about +0.5 points)
+  --shrink sharp|js   how photos are shrunk to --max-side: sharp (libvips, default) or js (the browser
+                      demo's code, for identical pixels)
+  --timing            print the time per stage (decode, detect, landmarks, align, trn, explain) to stderr
+  --batch N           images per TRN batch after the first one (default 16)
+  -q, --quiet         no progress bar or summary
+
+Folders are read recursively (png, jpg, jpeg, webp, tif, tiff, bmp); quote globs ("photos/**/*.jpg").
+Exit code 1 when any input failed; the others are still processed.`,
     run: async (a) => (await import('./predict.js')).predictCommand(a),
   },
   serve: {
     usage: `poi serve [--port 8080] [--host 127.0.0.1] [--model dir] [--concurrency N] [--max-body-mb N] [--timeout-ms N]
-          ${RUN_USAGE}`,
+          ${RUN_USAGE}
+
+  --port N            port (default 8080; 0 picks a free one)
+  --host H            address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
+  --concurrency N     inferences at once (default 1; each already uses every core)
+  --queue N           requests that may wait for a slot (default 32; more get 503)
+  --max-body-mb X     largest upload in MiB (default 10; more get 413)
+  --timeout-ms N      answer within this many ms, queueing included (default 30000; else 504)
+  --quiet             no request log
+  and predict's --model, --detector, --min-score, --max-side, --max-faces, --shrink, --runtime,
+                      --tta, --backend, --threads (and --max-file-mb, which uploads do not use:
+                      --max-body-mb bounds them)
+
+  curl --data-binary @photo.jpg -H 'content-type: image/jpeg' 'http://127.0.0.1:8080/predict?explain=1'
+  curl -F image=@photo.jpg http://127.0.0.1:8080/predict
+  curl http://127.0.0.1:8080/health`,
     run: async (a) => (await import('./serve.js')).serveCommand(a),
   },
   demo: {
@@ -71,17 +127,20 @@ poi export --weights float16|uint8 <model dir> [--out dir]   the model folder wi
   },
 };
 
+/** A command's synopsis: its usage up to the first blank line. */
+const synopsis = (c: Command) => c.usage.split('\n\n')[0];
+
 const COMMON = `Common options:
   --backend wasm|cpu|tensorflow   tensor backend (default: tfjs-node if installed, else wasm); env POI_BACKEND
   --threads N                     wasm threads (default: all cores); env POI_THREADS
   --help, -h                      this command's usage`;
 
-const indent = (u: string) => u.split('\n').map((l) => `  ${l}`).join('\n');
+const indent = (u: string) => u.split('\n').map((l) => (l ? `  ${l}` : l)).join('\n');
 
 export const USAGE = `poi — facial expression recognition that knows when people disagree
 
 Usage:
-${Object.values(COMMANDS).map((c) => indent(c.usage)).join('\n')}
+${Object.values(COMMANDS).map((c) => indent(synopsis(c))).join('\n')}
   poi                         demo: predict on a sample photo shipped with face-api
   poi help [command] | --help this text, or one command's usage
   poi --version
@@ -93,7 +152,7 @@ dlib ResNet for TRN and PIN at 112x112), tiny; join with "+",
 e.g. --config ce+tiny. A JSON file may hold {"preset": "...", ...overrides}.
 `;
 
-/** `poi <command> --help`: the command's own usage and the common options. */
+/** `poi <command> --help`: the command's whole usage (synopsis, details, examples) and the common options. */
 export function commandUsage(name: string): string {
   const c = COMMANDS[name];
   return `Usage:\n${indent(c.usage)}\n\n${COMMON}\n`;

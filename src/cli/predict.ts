@@ -9,13 +9,11 @@ import type { Writable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { relative } from 'node:path';
 import { num, parse, str, UsageError, type Options, type Parsed, RUN_OPTIONS, runOptions } from './args.js';
-import { DEFAULT_MAX_FILE_MB, expandInputs } from '../util/glob.js';
+import { expandInputs } from '../util/glob.js';
 import { Progress } from '../util/progress.js';
 import type { FaceResult, ImageResult, RecognizerOptions } from '../infer/recognizer.js';
-import { DEFAULT_MAX_SIDE } from '../face/resize.js';
 import { LOCATORS, parseShrink } from '../face/kinds.js';
-import { addTiming, emptyTiming, STAGES, type StageTiming } from '../infer/timing.js';
-
+import { addTiming, emptyTiming, formatMs, STAGES, type StageTiming } from '../infer/timing.js';
 
 export const PREDICT_OPTIONS: Options = {
   model: { type: 'string' },
@@ -130,14 +128,12 @@ export interface PredictRun {
   options: RecognizerOptions;
 }
 
-const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
-
 /** The --timing summary: per stage, total and per image, and the wall time after start-up. */
 export function timingReport(t: StageTiming, images: number, faces: number, wallMs: number, startMs: number): string {
   const n = Math.max(1, images);
-  const lines = [`poi predict --timing: ${images} image(s), ${faces} face(s); start-up ${ms(startMs)} ms, then ${ms(wallMs)} ms (${ms(wallMs / n)} ms per image)`];
+  const lines = [`poi predict --timing: ${images} image(s), ${faces} face(s); start-up ${formatMs(startMs)} ms, then ${formatMs(wallMs)} ms (${formatMs(wallMs / n)} ms per image)`];
   lines.push(`  ${'stage'.padEnd(10)} ${'total ms'.padStart(9)} ${'ms/image'.padStart(9)}`);
-  for (const k of STAGES) lines.push(`  ${k.padEnd(10)} ${ms(t[k]).padStart(9)} ${ms(t[k] / n).padStart(9)}`);
+  for (const k of STAGES) lines.push(`  ${k.padEnd(10)} ${formatMs(t[k]).padStart(9)} ${formatMs(t[k] / n).padStart(9)}`);
   lines.push('  (the next photo decodes while the current one is detected, so the stages add up to more than the wall time)');
   return lines.join('\n') + '\n';
 }
@@ -210,27 +206,21 @@ export async function runPredict(run: PredictRun, missing: { input: string; erro
   return failed > 0 ? 1 : 0;
 }
 
+/** Every option the command takes beyond the common ones (its usage in main.ts lists each). */
+export const OPTIONS: Options = {
+  ...PREDICT_OPTIONS,
+  json: { type: 'boolean' },
+  explain: { type: 'boolean' },
+  aligned: { type: 'boolean' },
+  crop: { type: 'boolean' },
+  timing: { type: 'boolean' },
+  batch: { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+};
+
 export async function predictCommand(argv: string[], io: Io = defaultIo()): Promise<number> {
-  const { values, positionals } = parse(
-    'predict',
-    argv,
-    {
-      ...PREDICT_OPTIONS,
-      json: { type: 'boolean' },
-      explain: { type: 'boolean' },
-      aligned: { type: 'boolean' },
-      crop: { type: 'boolean' },
-      timing: { type: 'boolean' },
-      batch: { type: 'string' },
-      quiet: { type: 'boolean', short: 'q' },
-    },
-    true,
-  );
-  if (values.help) {
-    io.out.write(PREDICT_USAGE);
-    return 0;
-  }
-  if (positionals.length === 0) throw new UsageError(`poi predict: give image files, folders or globs\n\n${PREDICT_USAGE}`);
+  const { values, positionals } = parse('predict', argv, OPTIONS, true);
+  if (positionals.length === 0) throw new UsageError('poi predict: give image files, folders or globs (poi predict --help for the options)');
   if (values.aligned && values.crop) throw new UsageError('poi predict: --aligned (FERPlus-aligned crops) and --crop (crops of any framing) exclude each other');
   const batch = num('batch', values.batch, { int: true, min: 1 });
   const options = recognizerOptions(values);
@@ -251,31 +241,3 @@ export async function demoCommand(io: Io = defaultIo()): Promise<number> {
   io.out.write(`\nTry it on your own photos: poi predict <files|folders|globs> [--json] [--explain]; everything else: poi help\n`);
   return code;
 }
-
-export const PREDICT_USAGE = `poi predict <files, folders or globs> [options]
-
-  --json              one JSON object per line per face: {path, face, box, score, landmarks, emotions,
-                      emotion, probability, confidence, uncertainty, ...}; {path, face: null, faces: 0}
-                      for an image without a face; {path, error} for a file that cannot be read
-  --explain           add PIN's per-region distributions, AU activations and region boxes
-  --aligned           inputs are already aligned face crops (FERPlus, RAF-DB aligned): no detection
-  --crop              inputs are face crops of any framing (tight, loose, other datasets'): landmarks are
-                      found inside each crop without a detector, then the face is aligned as in photos
-  --model <dir>       model folder (default: the shipped models/poi-ferplus)
-  --detector D        ssd (default: finds the most faces), tiny (face-api's, faster) or blazeface
-                      (MediaPipe's BlazeFace: boxes and 6 keypoints in one small net, fastest)
-  --min-score X       detection threshold (default 0.5)
-  --max-side N        shrink photos to this longer side before detection (default ${DEFAULT_MAX_SIDE})
-  --max-faces N       at most N faces per image (default 100)
-  --max-file-mb N     refuse image files larger than N MB (default ${DEFAULT_MAX_FILE_MB}); only regular files are read
-  --runtime R         where TRN runs: auto (default: onnxruntime when it loads), onnx or tfjs
-  --tta flip          also run TRN on each face's mirror image and average (about +0.5 points)
-  --shrink sharp|js   how photos are shrunk to --max-side: sharp (libvips, default) or js (the browser
-                      demo's code, for identical pixels)
-  --timing            print the time per stage (decode, detect, landmarks, align, trn, explain) to stderr
-  --batch N           images per TRN batch after the first one (default 16)
-  -q, --quiet         no progress bar or summary
-
-Folders are read recursively (png, jpg, jpeg, webp, tif, tiff, bmp); quote globs ("photos/**/*.jpg").
-Exit code 1 when any input failed; the others are still processed.
-`;

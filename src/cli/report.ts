@@ -1,39 +1,21 @@
 /** `poi report`: an HTML page with plots for a run folder or a model folder (see src/report/build.ts). */
 import { initBackend } from '../backend/index.js';
-import { num, parse, str, UsageError, DATA_OPTIONS, dataOptions, RUN_OPTIONS, runOptions } from './args.js';
+import { num, parse, str, UsageError, DATA_OPTIONS, dataOptions, RUN_OPTIONS, runOptions, type Options } from './args.js';
 import { parseMapping } from '../data/load.js';
 
-export const REPORT_USAGE = `poi report <run dir | model dir> [--out <dir>] [--data <dataset dir>] [--split name]
-                                  [--limit N] [--faces N] [--votes drop-single|raw] [--map "theirs=ours,..."] [--quiet]
-                                  [--runtime tfjs|onnx|auto] [--tta flip]
-
-Writes report.html with PNG plots (training curves, confusion matrix, reliability diagram, uncertainty
-vs vote entropy, risk-coverage, the most and least sure faces) and metrics.json into --out
-(default <dir>/report/). A run folder's model is <run>/best and its data the validation split recorded
-in <run>/config.json; a bare model folder needs --data. --votes raw measures KL and vote entropy against
-the FERPlus votes as cast (default: single votes dropped, Microsoft's rule, as in poi eval). TRN runs on
-tfjs unless --runtime says otherwise (the engine the metrics saved with the model were measured on).
-`;
+/** Every option the command takes beyond the common ones (its usage in main.ts lists each). */
+export const OPTIONS: Options = {
+  ...RUN_OPTIONS,
+  ...DATA_OPTIONS,
+  out: { type: 'string', short: 'o' },
+  faces: { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+};
 
 export async function reportCommand(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parse(
-    'report',
-    argv,
-    {
-      ...RUN_OPTIONS,
-      ...DATA_OPTIONS,
-      out: { type: 'string', short: 'o' },
-      faces: { type: 'string' },
-      quiet: { type: 'boolean', short: 'q' },
-    },
-    true,
-  );
-  if (v.help) {
-    process.stdout.write(REPORT_USAGE);
-    return 0;
-  }
+  const { values: v, positionals } = parse('report', argv, OPTIONS, true);
   if (positionals.length !== 1) {
-    throw new UsageError(`poi report: expected one run or model folder, got ${positionals.length ? positionals.join(' ') : 'none'}\n\n${REPORT_USAGE}`);
+    throw new UsageError(`poi report: expected one run or model folder, got ${positionals.length ? positionals.join(' ') : 'none'} (poi report --help for the options)`);
   }
   const { data, split, map, limit, votes } = dataOptions(v);
   const run = runOptions(v);

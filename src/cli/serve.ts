@@ -1,39 +1,21 @@
 /** `poi serve`: the HTTP API (src/server/http.ts) until SIGTERM or SIGINT, then a clean shutdown. */
-import { num, parse, str } from './args.js';
+import { num, parse, str, type Options } from './args.js';
 import { PREDICT_OPTIONS, recognizerOptions } from './predict.js';
 
-export const SERVE_USAGE = `poi serve [options]
-
-  --port N            port (default 8080; 0 picks a free one)
-  --host H            address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
-  --concurrency N     inferences at once (default 1; each already uses every core)
-  --queue N           requests that may wait for a slot (default 32; more get 503)
-  --max-body-mb X     largest upload in MiB (default 10; more get 413)
-  --timeout-ms N      answer within this many ms, queueing included (default 30000; else 504)
-  --quiet             no request log
-  and predict's --model, --detector, --min-score, --max-side, --max-faces, --shrink, --runtime,
-                      --tta, --backend, --threads
-
-  curl --data-binary @photo.jpg -H 'content-type: image/jpeg' 'http://127.0.0.1:8080/predict?explain=1'
-  curl -F image=@photo.jpg http://127.0.0.1:8080/predict
-  curl http://127.0.0.1:8080/health
-`;
+/** Every option the command takes beyond the common ones (its usage in main.ts lists each). */
+export const OPTIONS: Options = {
+  ...PREDICT_OPTIONS,
+  port: { type: 'string' },
+  host: { type: 'string' },
+  concurrency: { type: 'string' },
+  queue: { type: 'string' },
+  'max-body-mb': { type: 'string' },
+  'timeout-ms': { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+};
 
 export async function serveCommand(argv: string[]): Promise<number> {
-  const { values } = parse('serve', argv, {
-    ...PREDICT_OPTIONS,
-    port: { type: 'string' },
-    host: { type: 'string' },
-    concurrency: { type: 'string' },
-    queue: { type: 'string' },
-    'max-body-mb': { type: 'string' },
-    'timeout-ms': { type: 'string' },
-    quiet: { type: 'boolean', short: 'q' },
-  });
-  if (values.help) {
-    process.stdout.write(SERVE_USAGE);
-    return 0;
-  }
+  const { values } = parse('serve', argv, OPTIONS);
   const port = num('port', values.port, { int: true, min: 0, max: 65535 }) ?? 8080;
   const host = str(values.host) ?? '127.0.0.1';
   const opts = {

@@ -6,7 +6,7 @@ import { mergeConfig, presetConfig, type PoiConfig } from '../model/config.js';
 import { checkConfig } from '../model/config-check.js';
 import { train } from '../train/trainer.js';
 import { checkRunFolder, checkRunLock } from '../train/run-folder.js';
-import { num, parse, str, UsageError } from './args.js';
+import { num, parse, str, UsageError, type Options } from './args.js';
 import { defaultSplits, loadSet } from '../data/load.js';
 
 /** Resolve --config: a preset name ("poi", "ce+tiny") or a JSON file {"preset"?: ..., ...overrides}. */
@@ -36,27 +36,30 @@ export function resolveConfig(spec: string | undefined): PoiConfig {
   return presetConfig(spec);
 }
 
+/** Every option the command takes beyond the common ones (its usage in main.ts lists each). */
+export const OPTIONS: Options = {
+  config: { type: 'string', short: 'c' },
+  data: { type: 'string', short: 'd' },
+  val: { type: 'string' },
+  split: { type: 'string' },
+  'val-split': { type: 'string' },
+  out: { type: 'string', short: 'o' },
+  noise: { type: 'string' },
+  'noise-list': { type: 'string' },
+  seed: { type: 'string' },
+  resume: { type: 'boolean' },
+  overwrite: { type: 'boolean' },
+  epochs: { type: 'string' },
+  lr: { type: 'string' },
+  'batch-size': { type: 'string' },
+  'limit-train': { type: 'string' },
+  'limit-val': { type: 'string' },
+  'checkpoint-minutes': { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+};
+
 export async function trainCommand(argv: string[]): Promise<number> {
-  const { values: v } = parse('train', argv, {
-    config: { type: 'string', short: 'c' },
-    data: { type: 'string', short: 'd' },
-    val: { type: 'string' },
-    split: { type: 'string' },
-    'val-split': { type: 'string' },
-    out: { type: 'string', short: 'o' },
-    noise: { type: 'string' },
-    'noise-list': { type: 'string' },
-    seed: { type: 'string' },
-    resume: { type: 'boolean' },
-    overwrite: { type: 'boolean' },
-    epochs: { type: 'string' },
-    lr: { type: 'string' },
-    'batch-size': { type: 'string' },
-    'limit-train': { type: 'string' },
-    'limit-val': { type: 'string' },
-    'checkpoint-minutes': { type: 'string' },
-    quiet: { type: 'boolean', short: 'q' },
-  });
+  const { values: v } = parse('train', argv, OPTIONS);
   const data = str(v.data);
   const out = str(v.out);
   if (!data || !out) throw new UsageError('poi train: --data <dir> and --out <run dir> are required');

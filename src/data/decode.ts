@@ -6,8 +6,10 @@
  * target and crop the centre — no distortion; 'fill' stretches to the exact size; 'contain' letterboxes
  * with black). Colour: channels 1 → libvips 'b-w' (luminance), 3 → sRGB (grey images replicated).
  *
- * Failures: an image sharp cannot decode is skipped; its path and the error go to the returned
- * `warnings` and to console.warn (compactly). The batch never throws for a bad image.
+ * Failures: an image that cannot be read or decoded is skipped; its path and the error go to the
+ * returned `warnings` and to console.warn (compactly). The batch never throws for a bad image. Files
+ * are read bounded (src/face/image.ts readImageFile): only regular files, at most `maxFileMb`, so a FIFO
+ * or /dev/zero named as an image is a failure like a corrupt one, not a read that never ends.
  *
  * Cache: the decoded set is stored in `cacheDir` (default $POI_CACHE_DIR or ~/.cache/poi) as one binary
  * file `<name>-<key>.poic`, written atomically (temp file + rename). The key is a SHA-256 of the format
@@ -24,6 +26,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import sharp from 'sharp';
 import type { Dataset, ImageSet } from './types.js';
 import { printWarnings } from './common.js';
+import { DEFAULT_MAX_FILE_MB, readImageFile } from '../face/image.js';
 
 export type ResizeFit = 'cover' | 'fill' | 'contain';
 
@@ -41,6 +44,8 @@ export interface DecodeOptions {
   onProgress?: (done: number, total: number) => void;
   /** Do not print warnings (they are still returned). */
   quiet?: boolean;
+  /** Refuse image files larger than this many MB (default DEFAULT_MAX_FILE_MB, as poi predict). */
+  maxFileMb?: number;
 }
 
 /** An ImageSet plus what decoding found. */
@@ -63,7 +68,7 @@ export function defaultCacheDir(): string {
 
 /** Decode one image file to exactly height*width*channels uint8 bytes. */
 export async function decodeImage(
-  file: string | Buffer,
+  file: string | Uint8Array,
   height: number,
   width: number,
   channels: 1 | 3,
@@ -107,6 +112,8 @@ export function cacheKey(ds: Dataset, opts: DecodeOptions): string {
     channels: opts.channels,
     fit: opts.fit ?? 'cover',
     n: ds.samples.length,
+    // a size limit other than the default can change which files are refused (absent: keys stay as they were)
+    ...(opts.maxFileMb !== undefined && opts.maxFileMb !== DEFAULT_MAX_FILE_MB ? { maxFileMb: opts.maxFileMb } : {}),
   }));
   const lab = new Int32Array(1);
   for (const s of ds.samples) {
@@ -261,6 +268,7 @@ export async function decodeDataset(ds: Dataset, opts: DecodeOptions): Promise<D
   if (!(Number.isInteger(H) && H > 0 && Number.isInteger(W) && W > 0)) throw new Error(`decodeDataset: bad size ${H}x${W}`);
   if (C !== 1 && C !== 3) throw new Error(`decodeDataset: channels must be 1 or 3, got ${C}`);
   const fit = opts.fit ?? 'cover';
+  const maxFileMb = opts.maxFileMb ?? DEFAULT_MAX_FILE_MB;
   const N = ds.samples.length;
   const K = ds.classes.length;
   const cacheDir = opts.cacheDir === false ? null : opts.cacheDir ?? defaultCacheDir();
@@ -290,12 +298,14 @@ export async function decodeDataset(ds: Dataset, opts: DecodeOptions): Promise<D
       if (i >= N) return;
       const s = ds.samples[i];
       try {
-        const img = await decodeImage(s.path, H, W, C, fit);
+        const bytes = await readImageFile(s.path, { maxFileMb });
+        const img = await decodeImage(bytes, H, W, C, fit);
         pixels.set(img, i * px);
         ok[i] = 1;
       } catch (e) {
         failIndex.push(i);
-        failures.push(`${s.path}: cannot decode (${(e as Error).message ?? e}), skipped`);
+        const why = String((e as Error).message ?? e).replace(`${s.path}: `, '');
+        failures.push(`${s.path}: cannot decode (${why}), skipped`);
       }
       done++;
       opts.onProgress?.(done, N);

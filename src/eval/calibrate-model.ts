@@ -5,15 +5,16 @@
  * 2-fold cross-fitted ECE (honest: each half is calibrated with the T of the other half); check the
  * written folder reproduces the fitted probabilities.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ImageSet } from '../data/types.js';
 import type { FerplusSoftMode } from '../data/ferplus.js';
 import type { Tta } from '../infer/runner.js';
 import { crossFitTemperature, fitTemperature, logitsFromProbs, meanNll, PROB_FLOOR, scaleProbs, uncertaintyVsVotes, type CrossFit } from './calibrate.js';
 import { accuracy, expectedCalibrationError, riskCoverage } from './metrics.js';
 import { HEAD_LAYER, writeCalibratedModel } from '../model/calibration.js';
-import { readModelFolder, type CalibrationRecord } from '../model/io.js';
+import { ONNX_FILE, readModelFolder, type CalibrationRecord } from '../model/io.js';
 import { hasUncertaintyHead } from '../model/objectives.js';
-import { keepOnnxFresh } from '../onnx/export.js';
 import { defaultSplits, loadSet, parseMapping } from '../data/load.js';
 import { predictModelSet, type Runtime } from './evaluate-model.js';
 
@@ -182,8 +183,10 @@ export async function calibrateModel(o: CalibrateOptions): Promise<CalibrateResu
     calibratedAt: new Date().toISOString(),
     ...(prev ? { previous: [...(older ?? []), prevRest as Omit<CalibrationRecord, 'previous'>] } : {}),
   };
-  // the folder's model.onnx was exported from the old weights: re-export so it stays usable
-  result.onnxReexported = await keepOnnxFresh(o.model, out, () => writeCalibratedModel(o.model, out, T, record));
+  // the rewrite re-exports the folder's model.onnx from the new weights and never keeps a stale one,
+  // so the written folder holds one exactly when it was re-exported
+  await writeCalibratedModel(o.model, out, T, record);
+  result.onnxReexported = existsSync(join(out, ONNX_FILE));
   // check the written folder really gives softmax(log p / T) and the same confidence
   const m = Math.min(VERIFY_FACES, set.labels.length);
   const check = await predictModelSet(out, head(set, m), run);

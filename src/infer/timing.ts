@@ -29,6 +29,11 @@ export function emptyTiming(): StageTiming {
   return { decode: 0, detect: 0, landmarks: 0, align: 0, trn: 0, explain: 0 };
 }
 
+/** Milliseconds as poi's timing tables show them (poi predict --timing, bench:webcam): whole from 100 up, one decimal below. */
+export function formatMs(v: number): string {
+  return v >= 100 ? v.toFixed(0) : v.toFixed(1);
+}
+
 /** Add `b` into `a`. */
 export function addTiming(a: StageTiming, b: StageTiming): StageTiming {
   for (const k of STAGES) a[k] += b[k];

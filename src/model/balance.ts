@@ -34,7 +34,8 @@ export function classPrior(path: string, split: string | undefined, classes: str
 }
 
 /**
- * Write `srcDir`'s model with τ·log π subtracted from its head bias into `outDir` (may be srcDir).
+ * Write `srcDir`'s model with τ·log π subtracted from its head bias into `outDir` (may be srcDir); a
+ * model.onnx is re-exported (rewriteModelFolder).
  * A model already balanced is refused: balance the unbalanced folder with the τ you want.
  */
 export async function writeBalancedModel(

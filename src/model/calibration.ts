@@ -35,7 +35,7 @@ export function shiftHeadBias(tensors: TensorMap, offsets: ArrayLike<number>, so
 
 /**
  * Write `srcDir`'s model with its head divided by `factor` and `record` under model.json's
- * `calibration`, into `outDir` (may equal srcDir).
+ * `calibration`, into `outDir` (may equal srcDir); a model.onnx is re-exported (rewriteModelFolder).
  */
 export async function writeCalibratedModel(srcDir: string, outDir: string, factor: number, record: CalibrationRecord): Promise<ModelManifest> {
   return (await rewriteModelFolder(srcDir, outDir, { edit: (t, source) => scaleHead(t, factor, source), patch: { calibration: record } })).manifest;

@@ -166,24 +166,36 @@ export function packTensors(tensors: TensorMap, dtype: WeightDtype = 'float32'):
 
 const BYTES: Record<WeightDtype, number> = { float32: 4, float16: 2, uint8: 1 };
 
-/** Index of the first NaN or infinite value, or -1. */
-export function firstNonFinite(values: Float32Array): number {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return i;
+/**
+ * The largest magnitude a stored value may have. Trained weights, batch-norm statistics and optimiser
+ * slots are within ±100 (the shipped model's largest is a batch-norm variance of 49); a value past 1e6
+ * is a step that blew the weights up (finite garbage such as 1e30) or a damaged file, never a model.
+ */
+export const MAX_ABS_WEIGHT = 1e6;
+
+/** Index of the first NaN, infinite or absurdly large (|v| > MAX_ABS_WEIGHT) value, or -1. */
+export function firstUnsound(values: Float32Array): number {
+  for (let i = 0; i < values.length; i++) if (!(Math.abs(values[i]) <= MAX_ABS_WEIGHT)) return i;
   return -1;
 }
 
-/** The first tensor of `tensors` holding a NaN or infinite value, or null when all are finite. */
-export function findNonFinite(tensors: TensorMap): { name: string; index: number; value: number } | null {
+/** The first tensor of `tensors` holding a NaN, infinite or absurdly large value, or null when all are sound. */
+export function findUnsound(tensors: TensorMap): { name: string; index: number; value: number } | null {
   for (const [name, t] of tensors) {
-    const i = firstNonFinite(t.values);
+    const i = firstUnsound(t.values);
     if (i >= 0) return { name, index: i, value: t.values[i] };
   }
   return null;
 }
 
+/** Why a value firstUnsound found is refused, for messages: "NaN", or "1e+30 (beyond ±1e6)". */
+export function unsoundValue(v: number): string {
+  return Number.isFinite(v) ? `${v} (beyond ±${MAX_ABS_WEIGHT.toExponential()}, larger than any trained weight)` : String(v);
+}
+
 /**
- * Unpack weights.bin (or a checkpoint's tensors). Every value must be finite: a NaN would otherwise load
- * silently and give the same plausible-looking answer for every face.
+ * Unpack weights.bin (or a checkpoint's tensors). Every value must be finite and within ±MAX_ABS_WEIGHT:
+ * a NaN (or 1e30) would otherwise load silently and give the same plausible-looking answer for every face.
  */
 export function unpackTensors(manifest: WeightEntry[], data: Uint8Array, source: string): TensorMap {
   const out: TensorMap = new Map();
@@ -207,10 +219,10 @@ export function unpackTensors(manifest: WeightEntry[], data: Uint8Array, source:
       values = new Float32Array(n);
       for (let i = 0; i < n; i++) values[i] = min + raw[i] * scale;
     }
-    const bad = firstNonFinite(values);
+    const bad = firstUnsound(values);
     if (bad >= 0) {
       throw new Error(
-        `${source}: tensor "${e.name}" holds ${values[bad]} (value ${bad} of ${n}); ` +
+        `${source}: tensor "${e.name}" holds ${unsoundValue(values[bad])} (value ${bad} of ${n}); ` +
           `the file is damaged or was written from diverged weights, and this model cannot be used`,
       );
     }

@@ -16,6 +16,9 @@ import { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseM
 // The pure format (parsing, packing) lives in format.ts so the browser shares it; re-exported here unchanged.
 export { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseModelManifest, unpackTensors, type CalibrationRecord, type ModelManifest, type TensorMap, type WeightEntry };
 
+/** A model folder's ONNX export (re-exported by src/onnx/export.ts). */
+export const ONNX_FILE = 'model.onnx';
+
 /** Save a model folder. Written to a temporary folder first and swapped in, so a crash never leaves half a model. */
 export async function saveModel(model: PoiModel, config: PoiConfig, dir: string, metrics: Record<string, unknown> = {}): Promise<void> {
   const { manifest: weights, data } = packTensors(await model.params.read());
@@ -32,21 +35,28 @@ export async function saveModel(model: PoiModel, config: PoiConfig, dir: string,
   await writeModelFolder(dir, manifest, data);
 }
 
+/** model.json's bytes for a manifest, as every writer stores them. */
+function manifestBytes(manifest: ModelManifest): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n');
+}
+
 /**
- * model.json + weights.bin into `dir`, through a temporary folder swapped in. With `copyFrom`, that
- * folder's other files come along too, except model.onnx, which the new weights make stale.
+ * model.json + weights.bin (and `extra` files, such as a fresh model.onnx) into `dir`, through a
+ * temporary folder swapped in. With `copyFrom`, that folder's other files come along too, except
+ * model.onnx, which the new weights make stale.
  */
-async function writeModelFolder(dir: string, manifest: ModelManifest, data: Uint8Array, copyFrom?: string): Promise<void> {
+async function writeModelFolder(dir: string, manifest: ModelManifest, data: Uint8Array, copyFrom?: string, extra: Record<string, Uint8Array> = {}): Promise<void> {
   const tmp = `${dir}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
   if (copyFrom) {
-    const skip = new Set(['model.json', 'weights.bin', 'model.onnx']);
+    const skip = new Set(['model.json', 'weights.bin', ONNX_FILE]);
     await cp(copyFrom, tmp, { recursive: true, filter: (src) => !skip.has(relative(resolve(copyFrom), resolve(src))) });
   } else {
     await mkdir(tmp, { recursive: true });
   }
   await writeFileAtomic(join(tmp, 'weights.bin'), data);
-  await writeFileAtomic(join(tmp, 'model.json'), JSON.stringify(manifest, null, 2) + '\n');
+  await writeFileAtomic(join(tmp, 'model.json'), manifestBytes(manifest));
+  for (const [name, bytes] of Object.entries(extra)) await writeFileAtomic(join(tmp, name), bytes);
   crashPoint('model:before-swap');
   const old = `${dir}.old-${process.pid}`;
   const exists = await stat(dir).then(() => true, () => false);
@@ -69,11 +79,12 @@ export interface RewriteOptions {
 /**
  * The one read → edit → repack → swap of a saved model folder: `srcDir`'s weights, edited and repacked,
  * with `patch` merged into model.json, into `outDir` (may equal srcDir). The folder's other files are
- * copied, except model.onnx (stale with new weights: the caller re-exports it, src/onnx/export.ts
- * keepOnnxFresh). The new folder is assembled next to outDir and swapped in, so a crash leaves the old
- * model or the new one, never a mix; an outDir that holds something other than a model is refused.
+ * copied; its model.onnx, which holds the old weights, is exported afresh from the new ones (every
+ * caller: export --weights, calibrate, balance). The new folder is assembled next to outDir and swapped
+ * in, so a crash leaves the old model or the new one, never a mix; an outDir that holds something other
+ * than a model is refused. `onnx` says whether model.onnx was re-exported.
  */
-export async function rewriteModelFolder(srcDir: string, outDir: string, o: RewriteOptions = {}): Promise<{ manifest: ModelManifest; before: number; after: number }> {
+export async function rewriteModelFolder(srcDir: string, outDir: string, o: RewriteOptions = {}): Promise<{ manifest: ModelManifest; before: number; after: number; onnx: boolean }> {
   const manifest = await readModelManifest(srcDir);
   const wfile = join(srcDir, 'weights.bin');
   const bytes = new Uint8Array(await readFile(wfile).catch(() => {
@@ -91,17 +102,24 @@ export async function rewriteModelFolder(srcDir: string, outDir: string, o: Rewr
       throw new Error(`${outDir}: exists and is not a poi model folder; refusing to replace it`);
     }
   }
-  await writeModelFolder(resolve(outDir), out, packed.data, srcDir);
-  return { manifest: out, before: bytes.byteLength, after: packed.data.byteLength };
+  const extra: Record<string, Uint8Array> = {};
+  const onnx = await stat(join(srcDir, ONNX_FILE)).then(() => true, () => false);
+  if (onnx) {
+    // exported from exactly the bytes written, so its fingerprint matches the new folder (ort-runner)
+    const { onnxBytesFromDir } = await import('../onnx/export.js');
+    extra[ONNX_FILE] = await onnxBytesFromDir({ dir: resolve(outDir), manifest: out, modelJson: manifestBytes(out), weights: packed.data });
+  }
+  await writeModelFolder(resolve(outDir), out, packed.data, srcDir, extra);
+  return { manifest: out, before: bytes.byteLength, after: packed.data.byteLength, onnx };
 }
 
 /**
  * Rewrite a model folder's weights as float32, float16 or uint8 (tensors of 1024+ values; the rest stay
- * float32) into `outDir` (may be `dir`). Returns the byte sizes.
+ * float32) into `outDir` (may be `dir`). Returns the byte sizes and whether model.onnx was re-exported.
  */
-export async function rewriteWeights(dir: string, outDir: string, dtype: WeightDtype): Promise<{ before: number; after: number }> {
-  const { before, after } = await rewriteModelFolder(dir, outDir, { dtype });
-  return { before, after };
+export async function rewriteWeights(dir: string, outDir: string, dtype: WeightDtype): Promise<{ before: number; after: number; onnx: boolean }> {
+  const { before, after, onnx } = await rewriteModelFolder(dir, outDir, { dtype });
+  return { before, after, onnx };
 }
 
 const SWAP_RE = /^(.+)\.(tmp|old)-(\d+)$/;

@@ -6,14 +6,13 @@
  *   src/model/backbones/) → global average pool → head → softmax = probs; uncertainty head (dense,
  *   ReLU, dense, sigmoid) = confidence, or the top probability without one. Dropout is the identity.
  */
-import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { backboneKind } from '../model/backbones/index.js';
 import type { ModelConfig } from '../model/config.js';
 import { hasUncertaintyHead } from '../model/objectives.js';
-import { modelFolderOf, unpackTensors, type ModelSource, type TensorMap } from '../model/io.js';
+import { modelFolderOf, ONNX_FILE, unpackTensors, type ModelSource, type TensorMap } from '../model/io.js';
 import type { PoiModel } from '../model/poi.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { attr, floatValueInfo, GraphBuilder, IR_VERSION, OPSET_VERSION, type ModelProto } from './graph.js';
@@ -22,7 +21,7 @@ import { encodeModel } from './proto.js';
 export const ONNX_INPUT = 'input';
 export const ONNX_PROBS = 'probs';
 export const ONNX_CONFIDENCE = 'confidence';
-export const ONNX_FILE = 'model.onnx';
+export { ONNX_FILE };
 
 export interface TrnSource {
   config: ModelConfig;
@@ -121,17 +120,6 @@ export async function onnxBytesFromDir(src: ModelSource): Promise<Uint8Array> {
 export async function exportOnnxFromDir(dir: string, file = join(dir, ONNX_FILE)): Promise<string> {
   await writeFileAtomic(file, await onnxBytesFromDir(dir));
   return file;
-}
-
-/**
- * Run `write`, which rewrites `srcDir`'s weights into `outDir` (calibrate, balance), and when `srcDir`
- * had a model.onnx, export `outDir`'s afresh: the old one holds the old weights. Says whether it did.
- */
-export async function keepOnnxFresh(srcDir: string, outDir: string, write: () => Promise<unknown>): Promise<boolean> {
-  const hadOnnx = existsSync(join(srcDir, ONNX_FILE));
-  await write();
-  if (hadOnnx) await exportOnnxFromDir(outDir);
-  return hadOnnx;
 }
 
 /** Export an in-memory model's TRN (reads its current weights). */

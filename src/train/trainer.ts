@@ -26,7 +26,7 @@ import * as tf from '../tf.js';
 import type { ImageSet } from '../data/types.js';
 import { defaultConfig, mergeConfig, type PoiConfig } from '../model/config.js';
 import { readCheckpoint, saveModel, writeCheckpoint, type TensorMap } from '../model/io.js';
-import { findNonFinite } from '../model/format.js';
+import { findUnsound, unsoundValue } from '../model/format.js';
 import { checkConfig } from '../model/config-check.js';
 import { applyBnUpdates, type Ctx, discardBnUpdates } from '../model/params.js';
 import { PoiModel } from '../model/poi.js';
@@ -101,7 +101,7 @@ export interface TrainResult {
   stoppedEarly: boolean;
 }
 
-/** Training diverged: a loss, a weight or a model output became NaN or infinite. Nothing of it was written. */
+/** Training diverged: a loss, a weight or a model output became NaN or infinite (or a weight absurdly large). Nothing of it was written. */
 export class NonFiniteError extends Error {}
 /** The loss of a step was NaN or infinite. */
 export class NonFiniteLossError extends NonFiniteError {}
@@ -409,16 +409,17 @@ class CheckpointSaver {
 
   /**
    * Throw NonFiniteError unless every weight and optimiser slot (`tensors`, read now if not given) is
-   * finite, and so are the model's outputs and its training loss on a training batch. A step can blow
-   * the weights up to finite garbage (1e30) while its own loss was finite: the next step's loss is the
-   * first to show it, and these weights must not be saved before it.
+   * finite and within ±MAX_ABS_WEIGHT (format.ts), and the model's outputs and its training loss on a
+   * training batch are finite. A step can blow the weights up to finite garbage (1e30) while its own
+   * loss was finite: the magnitude bound, or else the next step's loss, shows it, and these weights
+   * must not be saved before it.
    */
   async assertSound(where: string, tensors?: TensorMap): Promise<void> {
     const { model, optimizer, classes, steps, state } = this.s;
     const tc = this.s.config.train;
     const all = tensors ?? new Map([...(await model.params.read()), ...(await optimizer.read())]);
-    const bad = findNonFinite(all);
-    let problem = bad ? `weight "${bad.name}" became ${bad.value}` : '';
+    const bad = findUnsound(all);
+    let problem = bad ? `weight "${bad.name}" became ${unsoundValue(bad.value)}` : '';
     if (!problem && this.probe) {
       const pr = this.probe;
       const ctx: Ctx = { training: true, bnUpdates: [], seed: 1 };
