@@ -15,6 +15,7 @@ import { initBackend } from '../src/backend/index.js';
 import { faceApiSample } from '../src/face/detector.js';
 import { decodePhoto } from '../src/face/image.js';
 import { BlazeFace } from '../src/face/blazeface.js';
+import { BLAZEFACE_ROW, BLAZEFACE_TEMPLATE, blazefaceAnchors, blazefaceFace, blazefaceGeometry, BlazeFaceNet, decodeBlazeFace } from '../src/face/blazeface-net.js';
 import type { RawImage } from '../src/face/align.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -97,4 +98,62 @@ test('BlazeFace (the shared decoding) gives the boxes, scores and keypoints reco
     }
   }
   assert.ok(total >= 20, `the recording holds the faces of the sample photos (${total})`);
+});
+
+test('decodeBlazeFace: anchors, offsets, the score threshold, weighted NMS and the scale to image pixels', () => {
+  const A = blazefaceAnchors();
+  assert.equal(A.length, 2 * 896, '512 stride-16 anchors and 384 stride-32 ones');
+  assert.deepEqual([A[0], A[1], A[2], A[3], A[4]], [8, 8, 8, 8, 24], 'two anchors per 16-px cell, centred');
+  assert.deepEqual([A[2 * 512], A[2 * 512 + 1]], [16, 16], 'the first stride-32 anchor');
+  const out = new Float32Array(896 * BLAZEFACE_ROW).fill(0);
+  for (let i = 0; i < 896; i++) out[i * BLAZEFACE_ROW] = -10;
+  const put = (i: number, logit: number, v: number[]) => {
+    out[i * BLAZEFACE_ROW] = logit;
+    v.forEach((x, j) => (out[i * BLAZEFACE_ROW + 1 + j] = x));
+  };
+  // anchor 600: a stride-32 one, (600 - 512) / 6 = cell 14 of the 8x8 grid (gx 6, gy 1), centre (208, 48)
+  const ax = A[2 * 600], ay = A[2 * 600 + 1];
+  assert.deepEqual([ax, ay], [208, 48]);
+  const kp = [-10, -5, 10, -5, 0, 0, 0, 10, -20, 0, 20, 0];
+  put(600, 2, [1, 2, 40, 50, ...kp]);
+  // an overlapping weaker candidate on the next anchor (same cell): merged into the first, by score
+  put(601, 0, [3, 2, 40, 50, ...kp.map((v) => v + 2)]);
+  // a separate face below the threshold at 0.5, found at 0.1
+  put(10, -1, [0, 0, 10, 10, ...kp]);
+  const s2 = 1 / (1 + Math.exp(-2));
+  const s0 = 0.5;
+  const found = decodeBlazeFace(out, A, { sx: 2, sy: 3 });
+  assert.equal(found.length, 1);
+  const f = found[0];
+  assert.ok(Math.abs(f.score - s2) < 1e-9, 'the best candidate keeps its own score');
+  const cx = (s2 * (ax + 1) + s0 * (ax + 3)) / (s2 + s0);
+  const close = (a: number, b: number) => Math.abs(a - b) < 1e-4;
+  assert.ok(close(f.box.x, (cx - 20) * 2) && close(f.box.y, (ay + 2 - 25) * 3) && close(f.box.width, 80) && close(f.box.height, 150), JSON.stringify(f.box));
+  const shift = (2 * s0) / (s2 + s0);
+  assert.ok(close(f.keypoints[0][0], (ax - 10 + shift) * 2) && close(f.keypoints[3][1], (ay + 10 + shift) * 3), JSON.stringify(f.keypoints));
+  assert.equal(decodeBlazeFace(out, A, { sx: 1, sy: 1 }, { minScore: 0.1 }).length, 2);
+  assert.equal(decodeBlazeFace(out, A, { sx: 1, sy: 1 }, { minScore: 0.1, maxFaces: 1 }).length, 1);
+  assert.throws(() => decodeBlazeFace(out.subarray(17), A, { sx: 1, sy: 1 }), /expected 896 x 17/);
+  // what the pipeline aligns on: eyes, nose, mouth (the ears are landmarks only)
+  const face = blazefaceFace(f);
+  assert.deepEqual([face.points.leftEye, face.points.rightEye, face.points.nose, face.points.mouth], f.keypoints.slice(0, 4));
+  assert.equal(face.template, BLAZEFACE_TEMPLATE);
+  assert.equal(face.landmarks.length, 6);
+  // the webcam's 640x480: box average by 2, bilinear to 256x192, padded at the bottom
+  assert.deepEqual(blazefaceGeometry(640, 480), { k: 2, nw: 256, nh: 192, sx: 2.5, sy: 2.5 });
+  assert.deepEqual(blazefaceGeometry(200, 150), { k: 1, nw: 256, nh: 192, sx: 200 / 256, sy: 150 / 192 });
+});
+
+test('BlazeFaceNet on a tensor (the page\'s path) gives what detect() on the raw image gives', async () => {
+  const c = (await cases()).find((x) => x.name === 'webcam frame 640x480')!;
+  const tf = await import('../src/tf.js');
+  const x = tf.tensor3d(c.image.data as Uint8Array, [480, 640, 3], 'int32');
+  try {
+    const a = await (net as BlazeFaceNet).detectTensor(x);
+    const b = await net.detect(c.image);
+    assert.equal(a.length, 2);
+    assert.deepEqual(a, b);
+  } finally {
+    x.dispose();
+  }
 });
