@@ -92,6 +92,61 @@ export function blazefaceGeometry(width: number, height: number, size = BLAZEFAC
   return { k, nw, nh, sx: (k * pw) / nw, sy: (k * ph) / nh };
 }
 
+/**
+ * The image box-averaged by `k` (what avgPool(k, k, 'valid') gives: the rows and columns past a whole box
+ * dropped; each mean the float32 sum times float32 1/k², as XNNPACK's pooling computes it), RGB as float32
+ * [floor(h/k), floor(w/k), 3], from an RGB or RGBA image (alpha ignored). Done here rather than as a tensor
+ * op so that only the shrunk image is copied into the backend: a 640x480 frame's int32 tensor cost more than
+ * the whole box average.
+ */
+export function boxAverageRgb(img: RawImage, k: number): { data: Float32Array; width: number; height: number } {
+  const { data, width: w, channels: ch } = img;
+  if (ch !== 3 && ch !== 4) throw new Error(`BlazeFace: expected an RGB or RGBA image, got ${ch} channels`);
+  if (data.length < w * img.height * ch) throw new Error(`image data too short: ${data.length} < ${w}x${img.height}x${ch}`);
+  const pw = Math.floor(w / k);
+  const ph = Math.floor(img.height / k);
+  const out = new Float32Array(pw * ph * 3);
+  if (k === 1) {
+    for (let i = 0, n = pw * ph; i < n; i++) {
+      out[i * 3] = data[i * ch];
+      out[i * 3 + 1] = data[i * ch + 1];
+      out[i * 3 + 2] = data[i * ch + 2];
+    }
+    return { data: out, width: pw, height: ph };
+  }
+  if (k === 2) {
+    // a 640x480 webcam frame: unrolled (the same sums, in the same order, times 0.25)
+    const stride = w * ch;
+    for (let y = 0, o = 0; y < ph; y++) {
+      for (let x = 0, p = 2 * y * stride, q = p + stride; x < pw; x++, p += 2 * ch, q += 2 * ch, o += 3) {
+        out[o] = (data[p] + data[p + ch] + data[q] + data[q + ch]) * 0.25;
+        out[o + 1] = (data[p + 1] + data[p + ch + 1] + data[q + 1] + data[q + ch + 1]) * 0.25;
+        out[o + 2] = (data[p + 2] + data[p + ch + 2] + data[q + 2] + data[q + ch + 2]) * 0.25;
+      }
+    }
+    return { data: out, width: pw, height: ph };
+  }
+  const inv = Math.fround(1 / (k * k));
+  for (let y = 0; y < ph; y++) {
+    for (let x = 0; x < pw; x++) {
+      let r = 0, g = 0, b = 0;
+      for (let dy = 0; dy < k; dy++) {
+        let p = ((y * k + dy) * w + x * k) * ch;
+        for (let dx = 0; dx < k; dx++, p += ch) {
+          r += data[p];
+          g += data[p + 1];
+          b += data[p + 2];
+        }
+      }
+      const o = (y * pw + x) * 3;
+      out[o] = r * inv;
+      out[o + 1] = g * inv;
+      out[o + 2] = b * inv;
+    }
+  }
+  return { data: out, width: pw, height: ph };
+}
+
 interface Candidate {
   score: number;
   /** x0, y0, x1, y1 in input pixels. */
@@ -190,12 +245,28 @@ export class BlazeFaceNet {
   async detectTensor(pixels: tf.Tensor3D, opts: BlazeFaceOptions = {}): Promise<BlazeFaceDetection[]> {
     const [h, w, c] = pixels.shape;
     if (c !== 3) throw new Error(`BlazeFace: expected an RGB image, got ${c} channels`);
+    const g = blazefaceGeometry(w, h, BLAZEFACE_SIZE);
+    return this.run(() => {
+      const x = tf.expandDims(pixels.toFloat(), 0) as tf.Tensor4D;
+      return g.k > 1 ? tf.avgPool(x, g.k, g.k, 'valid') : x;
+    }, g, opts);
+  }
+
+  /**
+   * Faces in an RGB or RGBA image, highest score first: the box average done on the CPU (boxAverageRgb),
+   * then as detectTensor.
+   */
+  async detect(img: RawImage, opts: BlazeFaceOptions = {}): Promise<BlazeFaceDetection[]> {
+    const g = blazefaceGeometry(img.width, img.height, BLAZEFACE_SIZE);
+    const boxed = boxAverageRgb(img, g.k);
+    return this.run(() => tf.tensor4d(boxed.data, [1, boxed.height, boxed.width, 3]), g, opts);
+  }
+
+  /** The rest of a run on the box-averaged image `boxed()` makes (inside tidy): resize, pad, normalise, the net, one read-back, decoding. */
+  private async run(boxed: () => tf.Tensor4D, g: ReturnType<typeof blazefaceGeometry>, opts: BlazeFaceOptions): Promise<BlazeFaceDetection[]> {
     const S = BLAZEFACE_SIZE;
-    const g = blazefaceGeometry(w, h, S);
     const out = tf.tidy(() => {
-      let x = tf.expandDims(pixels.toFloat(), 0) as tf.Tensor4D;
-      if (g.k > 1) x = tf.avgPool(x, g.k, g.k, 'valid');
-      const resized = tf.image.resizeBilinear(x, [g.nh, g.nw], false, true);
+      const resized = tf.image.resizeBilinear(boxed(), [g.nh, g.nw], false, true);
       const padded = tf.pad(resized, [[0, 0], [0, S - g.nh], [0, S - g.nw], [0, 0]]);
       const input = tf.sub(tf.div(padded, 127.5), 1);
       const res = this.model.execute(input) as tf.Tensor[];
@@ -209,17 +280,6 @@ export class BlazeFaceNet {
       return decodeBlazeFace((await out.data()) as Float32Array, this.anchors, g, opts);
     } finally {
       out.dispose();
-    }
-  }
-
-  /** Faces in an RGB image, highest score first (detectTensor on its pixels). */
-  async detect(img: RawImage, opts: BlazeFaceOptions = {}): Promise<BlazeFaceDetection[]> {
-    if (img.channels !== 3) throw new Error(`BlazeFace: expected an RGB image, got ${img.channels} channels`);
-    const x = tf.tensor3d(img.data as Uint8Array, [img.height, img.width, 3], 'int32');
-    try {
-      return await this.detectTensor(x, opts);
-    } finally {
-      x.dispose();
     }
   }
 
