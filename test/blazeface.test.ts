@@ -15,7 +15,7 @@ import { initBackend } from '../src/backend/index.js';
 import { faceApiSample } from '../src/face/detector.js';
 import { decodePhoto } from '../src/face/image.js';
 import { BlazeFace } from '../src/face/blazeface.js';
-import { BLAZEFACE_ROW, BLAZEFACE_TEMPLATE, blazefaceAnchors, blazefaceFace, blazefaceGeometry, BlazeFaceNet, decodeBlazeFace } from '../src/face/blazeface-net.js';
+import { BLAZEFACE_ROW, BLAZEFACE_TEMPLATE, blazefaceAnchors, boxAverageRgb, blazefaceFace, blazefaceGeometry, BlazeFaceNet, decodeBlazeFace } from '../src/face/blazeface-net.js';
 import type { RawImage } from '../src/face/align.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -156,4 +156,23 @@ test('BlazeFaceNet on a tensor (the page\'s path) gives what detect() on the raw
   } finally {
     x.dispose();
   }
+});
+
+test('boxAverageRgb: what tf.avgPool gives, from RGB or RGBA, for k = 1, 2 (the unrolled path) and 3', async () => {
+  const tf = await import('../src/tf.js');
+  const w = 13, h = 8;
+  const rgba = new Uint8Array(w * h * 4).map((_, i) => (i * 7919 + 13) % 256);
+  const rgb = new Uint8Array(w * h * 3);
+  for (let i = 0; i < w * h; i++) for (let c = 0; c < 3; c++) rgb[i * 3 + c] = rgba[i * 4 + c];
+  for (const k of [1, 2, 3]) {
+    const x = tf.tensor4d(rgb, [1, h, w, 3], 'int32').toFloat();
+    const want = (k > 1 ? tf.avgPool(x, k, k, 'valid') : x).dataSync();
+    x.dispose();
+    for (const [name, img] of [['rgb', { data: rgb, width: w, height: h, channels: 3 }], ['rgba', { data: rgba, width: w, height: h, channels: 4 }]] as const) {
+      const got = boxAverageRgb(img, k);
+      assert.deepEqual([got.width, got.height], [Math.floor(w / k), Math.floor(h / k)]);
+      assert.deepEqual(Array.from(got.data), Array.from(want), `${name}, k ${k}`);
+    }
+  }
+  assert.throws(() => boxAverageRgb({ data: new Uint8Array(4), width: 2, height: 2, channels: 1 }, 1), /RGB or RGBA/);
 });
