@@ -239,11 +239,18 @@ export async function runWebcamBench(opts: WebcamBenchOptions = {}): Promise<{ r
   return { rows, clip: '640x480 y4m, 30 fps, 2 faces (bench/webcam-clip.ts)', chromium: version, cores: availableParallelism(), load: loads };
 }
 
+/**
+ * The rows as a markdown table. Stage columns (medians over the last round's frames, ms): wait = from the
+ * previous frame done to this one taken (the browser renders meanwhile, or no new frame yet); read = the
+ * frame's pixels (VideoFrame.copyTo, or drawImage + getImageData); detect (with face-api's detectors, its
+ * landmark net too), track (tracked frames), recognise = align + TRN on all faces, draw = the frame, the
+ * overlay and (a few times a second) the cards.
+ */
 export function formatWebcamBench(r: Awaited<ReturnType<typeof runWebcamBench>>): string {
   const lines = [
     `chromium ${r.chromium} headless, software (no GPU), ${r.cores} cores; clip ${r.clip}; load average during the rounds ${r.load.length ? `${Math.min(...r.load).toFixed(1)}-${Math.max(...r.load).toFixed(1)}` : '?'}`,
     '',
-    '| backend | threads | detector | detect every | fps (median) | rounds | frames per CPU-s | faces per frame | decode ms | detect ms | track ms | recognise ms | of which TRN | draw ms | detect frame ms | tracked frame ms |',
+    '| backend | threads | detector | detect every | fps (median) | rounds | frames per CPU-s | faces per frame | wait ms | read ms | detect ms | track ms | recognise ms (TRN) | draw ms | detect frame ms | tracked frame ms |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   const f = (v: number) => v.toFixed(0);
@@ -255,8 +262,8 @@ export function formatWebcamBench(r: Awaited<ReturnType<typeof runWebcamBench>>)
     const threads = row.threads === null ? '–' : `${row.threads}${row.isolated ? '' : ' (not isolated)'}`;
     lines.push(
       `| ${row.label} | ${threads} | ${row.detector} | ${row.detectEvery} | **${row.fps.toFixed(1)}** | ${row.rounds.map((v) => v.toFixed(1)).join(', ')} | ${row.fpsPerCpuSecond.toFixed(1)} | ` +
-        `${row.facesMin === row.facesMax ? row.facesMin : `${row.facesMin}-${row.facesMax}, mean ${row.facesMean.toFixed(2)}`} | ${f(row.ms.decode)} | ` +
-        `${f(row.ms.detect)} | ${row.detectEvery > 1 ? f(row.ms.track) : '–'} | ${f(row.ms.recognise)} | ${f(row.ms.trn)} | ${f(row.ms.draw)} | ${f(row.ms.detectFrame)} | ${row.detectEvery > 1 ? f(row.ms.trackFrame) : '–'} |`,
+        `${row.facesMin === row.facesMax ? row.facesMin : `${row.facesMin}-${row.facesMax}, mean ${row.facesMean.toFixed(2)}`} | ${f(row.ms.wait)} | ${f(row.ms.grab + row.ms.decode)} | ` +
+        `${f(row.ms.detect)} | ${row.detectEvery > 1 ? f(row.ms.track) : '–'} | ${f(row.ms.recognise)} (${f(row.ms.trn)}) | ${f(row.ms.draw)} | ${f(row.ms.detectFrame)} | ${row.detectEvery > 1 ? f(row.ms.trackFrame) : '–'} |`,
     );
   }
   return lines.join('\n') + '\n';
