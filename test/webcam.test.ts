@@ -82,14 +82,25 @@ interface Card {
   confidence: number;
 }
 
-/** The face cards on the page (the same cards as the photo mode's). */
-function readCards(page: import('playwright-core').Page): Promise<Card[]> {
-  return page.$$eval('#faces .face', (els) =>
-    els.map((e) => {
-      const d = (e as HTMLElement).dataset;
-      return { box: JSON.parse(d.box!), emotions: JSON.parse(d.emotions!), emotion: d.emotion!, confidence: Number(d.confidence) };
-    }),
+/**
+ * The face cards on the page (the same cards as the photo mode's) once they show two faces from `detector`,
+ * read in the same turn as that check (the live loop redraws them a few times a second, and face-api's
+ * tiny detector misses a face on some frames).
+ */
+async function twoCards(page: import('playwright-core').Page, detector: string): Promise<Card[]> {
+  const h = await page.waitForFunction(
+    (det) => {
+      const el = document.getElementById('faces')!;
+      if (el.dataset.source !== 'webcam' || el.dataset.detector !== det || el.dataset.count !== '2') return null;
+      return [...el.querySelectorAll('.face')].map((e) => {
+        const d = (e as HTMLElement).dataset;
+        return { box: JSON.parse(d.box!), emotions: JSON.parse(d.emotions!), emotion: d.emotion!, confidence: Number(d.confidence) };
+      });
+    },
+    detector,
+    { timeout: 60_000, polling: 100 },
   );
+  return (await h.jsonValue()) as Card[];
 }
 
 /** The clip's two faces, each with a distribution over the 8 classes, its emotion, a confidence and a face-sized box in the frame. */
@@ -168,8 +179,7 @@ test('webcam mode in chromium on a fake camera: BlazeFace on every frame, then t
     assert.equal(s.facesMin, 2, 'both faces on every frame so far');
     assert.equal(s.grabPath, 'VideoFrame', "frames read with WebCodecs' VideoFrame.copyTo");
     // the cards: two faces, each with a distribution, an emotion and a box inside the frame
-    await page.waitForSelector('#faces[data-source="webcam"][data-detector="blazeface"][data-count="2"]', { timeout: 60_000 });
-    checkCards(await readCards(page), 'BlazeFace');
+    checkCards(await twoCards(page, 'blazeface'), 'BlazeFace');
     const fpsBlaze = (await page.textContent('#fps'))!;
     assert.match(fpsBlaze, /^\d+(\.\d)? fps · 640x480 · blazeface detector every frame · detect \d+ ms, track \d+ ms, recognise \d+ ms \(TRN \d+\), draw \d+ ms/);
     assert.ok(Number(await page.getAttribute('#fps', 'data-fps')) > 0);
@@ -178,15 +188,14 @@ test('webcam mode in chromium on a fake camera: BlazeFace on every frame, then t
     // switched live to face-api's tiny detector: it detects every 3rd frame and tracks the landmarks in between
     await page.selectOption('#detector', 'tiny');
     const atTiny = await until('tiny running', (x) => x.detector === 'tiny');
-    const t = await until('8 tiny frames, 2 detections, 2 tracked', (x) => {
+    // (tiny misses one of the faces on some frames, so the two faces are waited for, not asserted on every frame)
+    const t = await until('8 tiny frames, 2 detections, 2 tracked, both faces', (x) => {
       const frames = x.frames - atTiny.frames;
       const detections = x.detections - atTiny.detections;
-      return frames >= 8 && detections >= 2 && frames - detections >= 2;
+      return frames >= 8 && detections >= 2 && frames - detections >= 2 && x.faces === 2;
     });
     assert.equal(t.detectEvery, 3, '?detectEvery=3');
-    assert.equal(t.faces, 2, 'both faces of the clip, also on tracked frames');
-    await page.waitForSelector('#faces[data-source="webcam"][data-detector="tiny"][data-count="2"]', { timeout: 60_000 });
-    checkCards(await readCards(page), 'tiny');
+    checkCards(await twoCards(page, 'tiny'), 'tiny');
     const fpsText = (await page.textContent('#fps'))!;
     assert.match(fpsText, /^\d+(\.\d)? fps · 640x480 · tiny detector every 3 frames · detect \d+ ms, track \d+ ms, recognise \d+ ms \(TRN \d+\), draw \d+ ms/);
 
