@@ -5,12 +5,18 @@
  * faces drifting, 30 fps); the page (`poi demo`'s build and server, in this process) runs its live loop on it
  * and reports frames and per-stage times through `window.poiLive.stats()`. Each configuration (backend x
  * detector x detect-every) is measured in interleaved rounds (a fresh page each time: warm-up, then a
- * measured window); its fps is the median over the rounds. Also given: frames per CPU-second (chromium's
- * processes' CPU time over the window, from the DevTools protocol), which a machine busy with other work
- * does not change much, and where the time of a frame goes (detector, tracking, TRN, drawing).
+ * measured window); its fps is the median over the rounds. A frame counts when every face on it was
+ * detected (or tracked) and recognised on that frame: the page re-uses no earlier frame's result, so fps is
+ * recognised frames per second (the fewest and mean faces per measured frame are given, since a frame where
+ * a face is missed is cheaper). Also given: frames per CPU-second (chromium's processes' CPU time over the
+ * window, from the DevTools protocol), which a machine busy with other work does not change much, where the
+ * time of a frame goes (decode, detector, tracking, alignment, TRN, drawing), and each page's backend,
+ * thread count and cross-origin isolation as the page reports them.
  *
  *   npm run bench:webcam -- [--rounds 3] [--seconds 6] [--warmup 3] [--backends wasm,wasm-2]
- *       [--detectors tiny,ssd] [--every 5,1] [--json out.json] [--text out.txt]
+ *       [--detectors blazeface,tiny,ssd] [--every 5,1] [--json out.json] [--text out.txt]
+ *
+ * BlazeFace detects on every frame (the page ignores detect-every for it), so it has one row per backend.
  *
  * Backends: wasm (the page's default: SIMD, half the logical cores, so one thread on 2 cores), wasm-N
  * (?threads=N: N > 1 is the threaded build), cpu, webgl (SwiftShader here), webgpu (SwiftShader's fallback
@@ -35,13 +41,19 @@ export const CHROMIUM = '/usr/bin/chromium';
 export interface WebcamConfig {
   /** wasm (the page's default threads), wasm-N (?threads=N), cpu, webgl, webgpu. */
   backend: string;
-  detector: 'tiny' | 'ssd';
+  detector: Detector;
   detectEvery: number;
 }
+
+export type Detector = 'blazeface' | 'tiny' | 'ssd';
 
 export interface WebcamRow extends WebcamConfig {
   /** What the page runs on ("wasm (SIMD, 2 threads)"), or why it could not. */
   label: string;
+  /** The page's wasm thread count (body[data-threads]), null off wasm. */
+  threads: number | null;
+  /** self.crossOriginIsolated on the page (needed for threads). */
+  isolated: boolean;
   ok: boolean;
   /** Median over the rounds. */
   fps: number;
@@ -49,8 +61,12 @@ export interface WebcamRow extends WebcamConfig {
   /** Frames per second of chromium CPU time (all its processes), median over the rounds. */
   fpsPerCpuSecond: number;
   /** Medians over the measured frames of the last round, ms. */
-  ms: { decode: number; detect: number; track: number; recognise: number; draw: number; total: number; detectFrame: number; trackFrame: number };
+  ms: PageStats['ms'];
+  /** Faces on the last frame; the fewest, the most and the mean per frame over the last round's window. */
   faces: number;
+  facesMin: number;
+  facesMax: number;
+  facesMean: number;
   frames: number;
 }
 
@@ -61,7 +77,7 @@ export interface WebcamBenchOptions {
   /** Warm-up before the window (after the first frame), s. */
   warmup?: number;
   backends?: string[];
-  detectors?: ('tiny' | 'ssd')[];
+  detectors?: Detector[];
   every?: number[];
   log?: (line: string) => void;
 }
@@ -71,7 +87,11 @@ interface PageStats {
   detections: number;
   now: number;
   faces: number;
-  ms: WebcamRow['ms'];
+  facesMin: number;
+  facesMax: number;
+  facesMean: number;
+  grabPath: string;
+  ms: { wait: number; grab: number; decode: number; detect: number; track: number; recognise: number; align: number; trn: number; draw: number; total: number; detectFrame: number; trackFrame: number };
 }
 
 const median = (v: number[]) => {
@@ -94,7 +114,12 @@ export async function runWebcamBench(opts: WebcamBenchOptions = {}): Promise<{ r
   const log = opts.log ?? ((l: string) => console.log(l));
   const configs: WebcamConfig[] = [];
   for (const backend of opts.backends ?? ['wasm', 'wasm-2']) {
-    for (const detector of opts.detectors ?? ['tiny', 'ssd']) {
+    for (const detector of opts.detectors ?? ['blazeface', 'tiny', 'ssd']) {
+      // BlazeFace detects on every frame whatever is asked
+      if (detector === 'blazeface') {
+        configs.push({ backend, detector, detectEvery: 1 });
+        continue;
+      }
       for (const detectEvery of opts.every ?? [5, 1]) {
         // the other backends only at the default detect rate, unless asked
         if (backend !== 'wasm' && !opts.every && detectEvery !== 5) continue;
@@ -130,7 +155,7 @@ export async function runWebcamBench(opts: WebcamBenchOptions = {}): Promise<{ r
     const info = (await cdp.send('SystemInfo.getProcessInfo')) as { processInfo: { cpuTime: number }[] };
     return info.processInfo.reduce((a, p) => a + p.cpuTime, 0);
   };
-  const results = configs.map((c) => ({ c, fps: [] as number[], perCpu: [] as number[], last: null as PageStats | null, label: '', ok: true }));
+  const results = configs.map((c) => ({ c, fps: [] as number[], perCpu: [] as number[], last: null as PageStats | null, label: '', threads: null as number | null, isolated: false, ok: true }));
   const loads: number[] = [];
   const { loadavg, availableParallelism } = await import('node:os');
   try {
@@ -146,6 +171,9 @@ export async function runWebcamBench(opts: WebcamBenchOptions = {}): Promise<{ r
           await page.waitForSelector('#status[data-state="live"], #status[data-state="error"]', { timeout: 120_000 });
           const backend = await page.getAttribute('body', 'data-backend');
           res.label = (await page.getAttribute('body', 'data-backend-label')) ?? backend ?? '?';
+          const threads = await page.getAttribute('body', 'data-threads');
+          res.threads = threads === null ? null : Number(threads);
+          res.isolated = (await page.getAttribute('body', 'data-isolated')) === 'true';
           const want = res.c.backend.replace(/-\d+$/, '');
           if ((await page.getAttribute('#status', 'data-state')) === 'error' || backend !== want) {
             res.ok = false;
@@ -177,9 +205,10 @@ export async function runWebcamBench(opts: WebcamBenchOptions = {}): Promise<{ r
           res.last = s1;
           if (errors.length) throw new Error(errors.join('; '));
           log(
-            `round ${r + 1}/${rounds} ${res.c.backend} ${res.c.detector} every ${res.c.detectEvery}: ${fps.toFixed(2)} fps (${frames} frames, ` +
-              `${(frames / Math.max(1e-9, c1 - c0)).toFixed(2)} per CPU-s), ${s1.faces} faces; median ms detect ${formatMs(s1.ms.detect)} track ${formatMs(s1.ms.track)} ` +
-              `recognise ${formatMs(s1.ms.recognise)} draw ${formatMs(s1.ms.draw)}`,
+            `round ${r + 1}/${rounds} ${res.c.backend} ${res.c.detector} every ${res.c.detectEvery} [${res.label}; threads ${res.threads ?? '-'}, crossOriginIsolated ${res.isolated}; frames read by ${s1.grabPath}]: ` +
+              `${fps.toFixed(2)} fps (${frames} frames, ${(frames / Math.max(1e-9, c1 - c0)).toFixed(2)} per CPU-s), faces per frame ${s1.facesMin}-${s1.facesMax} (mean ${s1.facesMean.toFixed(2)}); ` +
+              `median ms wait ${formatMs(s1.ms.wait)} grab ${formatMs(s1.ms.grab)} decode ${formatMs(s1.ms.decode)} detect ${formatMs(s1.ms.detect)} track ${formatMs(s1.ms.track)} recognise ${formatMs(s1.ms.recognise)} ` +
+              `(align ${formatMs(s1.ms.align)}, TRN ${formatMs(s1.ms.trn)}) draw ${formatMs(s1.ms.draw)}`,
           );
           loads.push(loadavg()[0]);
         } finally {
@@ -195,32 +224,46 @@ export async function runWebcamBench(opts: WebcamBenchOptions = {}): Promise<{ r
   const rows: WebcamRow[] = results.map((res) => ({
     ...res.c,
     label: res.label,
+    threads: res.threads,
+    isolated: res.isolated,
     ok: res.ok && res.fps.length > 0,
     fps: median(res.fps),
     rounds: res.fps,
     fpsPerCpuSecond: median(res.perCpu),
-    ms: res.last?.ms ?? { decode: 0, detect: 0, track: 0, recognise: 0, draw: 0, total: 0, detectFrame: 0, trackFrame: 0 },
+    ms: res.last?.ms ?? { wait: 0, grab: 0, decode: 0, detect: 0, track: 0, recognise: 0, align: 0, trn: 0, draw: 0, total: 0, detectFrame: 0, trackFrame: 0 },
     faces: res.last?.faces ?? 0,
+    facesMin: res.last?.facesMin ?? 0,
+    facesMax: res.last?.facesMax ?? 0,
+    facesMean: res.last?.facesMean ?? 0,
     frames: res.last ? res.last.frames : 0,
   }));
   return { rows, clip: '640x480 y4m, 30 fps, 2 faces (bench/webcam-clip.ts)', chromium: version, cores: availableParallelism(), load: loads };
 }
 
+/**
+ * The rows as a markdown table. Stage columns (medians over the last round's frames, ms): wait = from the
+ * previous frame done to this one taken (the browser renders meanwhile, or no new frame yet); read = the
+ * frame's pixels (VideoFrame.copyTo, or drawImage + getImageData); detect (with face-api's detectors, its
+ * landmark net too), track (tracked frames), recognise = align + TRN on all faces, draw = the frame, the
+ * overlay and (a few times a second) the cards.
+ */
 export function formatWebcamBench(r: Awaited<ReturnType<typeof runWebcamBench>>): string {
   const lines = [
     `chromium ${r.chromium} headless, software (no GPU), ${r.cores} cores; clip ${r.clip}; load average during the rounds ${r.load.length ? `${Math.min(...r.load).toFixed(1)}-${Math.max(...r.load).toFixed(1)}` : '?'}`,
     '',
-    '| backend | detector | detect every | fps (median) | rounds | frames per CPU-s | detect ms | track ms | recognise ms | draw ms | detect frame ms | tracked frame ms |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| backend | threads | detector | detect every | fps (median) | rounds | frames per CPU-s | faces per frame | wait ms | read ms | detect ms | track ms | recognise ms (TRN) | draw ms | detect frame ms | tracked frame ms |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const row of r.rows) {
     if (!row.ok) {
-      lines.push(`| ${row.backend} | ${row.detector} | ${row.detectEvery} | – | – | – | ${row.label} | | | | | |`);
+      lines.push(`| ${row.backend} | | ${row.detector} | ${row.detectEvery} | – | – | – | | ${row.label} | | | | | | | |`);
       continue;
     }
+    const threads = row.threads === null ? '–' : `${row.threads}${row.isolated ? '' : ' (not isolated)'}`;
     lines.push(
-      `| ${row.label} | ${row.detector} | ${row.detectEvery} | **${row.fps.toFixed(1)}** | ${row.rounds.map((v) => v.toFixed(1)).join(', ')} | ${row.fpsPerCpuSecond.toFixed(1)} | ` +
-        `${formatMs(row.ms.detect)} | ${row.detectEvery > 1 ? formatMs(row.ms.track) : '–'} | ${formatMs(row.ms.recognise)} | ${formatMs(row.ms.draw)} | ${formatMs(row.ms.detectFrame)} | ${row.detectEvery > 1 ? formatMs(row.ms.trackFrame) : '–'} |`,
+      `| ${row.label} | ${threads} | ${row.detector} | ${row.detectEvery} | **${row.fps.toFixed(1)}** | ${row.rounds.map((v) => v.toFixed(1)).join(', ')} | ${row.fpsPerCpuSecond.toFixed(1)} | ` +
+        `${row.facesMin === row.facesMax ? row.facesMin : `${row.facesMin}-${row.facesMax}, mean ${row.facesMean.toFixed(2)}`} | ${formatMs(row.ms.wait)} | ${formatMs(row.ms.grab + row.ms.decode)} | ` +
+        `${formatMs(row.ms.detect)} | ${row.detectEvery > 1 ? formatMs(row.ms.track) : '–'} | ${formatMs(row.ms.recognise)} (${formatMs(row.ms.trn)}) | ${formatMs(row.ms.draw)} | ${formatMs(row.ms.detectFrame)} | ${row.detectEvery > 1 ? formatMs(row.ms.trackFrame) : '–'} |`,
     );
   }
   return lines.join('\n') + '\n';
@@ -245,7 +288,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     seconds: values.seconds ? Number(values.seconds) : undefined,
     warmup: values.warmup ? Number(values.warmup) : undefined,
     backends: list(values.backends),
-    detectors: list(values.detectors) as ('tiny' | 'ssd')[] | undefined,
+    detectors: list(values.detectors) as Detector[] | undefined,
     every: list(values.every)?.map(Number),
   });
   const text = formatWebcamBench(r);

@@ -307,10 +307,11 @@ test('formatMs: one format for the timing tables of poi predict --timing and ben
   const { formatWebcamBench } = await import('../bench/webcam-bench.js');
   const md = formatWebcamBench({
     rows: [{
-      backend: 'wasm', detector: 'tiny', detectEvery: 5, label: 'wasm (SIMD, 1 thread)', ok: true, fps: 3.5, rounds: [3.5], fpsPerCpuSecond: 4.4,
-      ms: { decode: 1, detect: 274.2, track: 7.2, recognise: 60, draw: 0.4, total: 0, detectFrame: 360, trackFrame: 233 }, faces: 2, frames: 30,
+      backend: 'wasm', detector: 'tiny', detectEvery: 5, label: 'wasm (SIMD, 1 thread)', threads: 1, isolated: true, ok: true, fps: 3.5, rounds: [3.5], fpsPerCpuSecond: 4.4,
+      ms: { wait: 2, grab: 3, decode: 1, detect: 274.2, track: 7.2, recognise: 60, align: 1, trn: 40, draw: 0.4, total: 0, detectFrame: 360, trackFrame: 233 },
+      faces: 2, facesMin: 2, facesMax: 2, facesMean: 2, frames: 30,
     }],
     clip: 'clip', chromium: '1', cores: 2, load: [],
   });
-  assert.match(md, /\| 274 \| 7\.2 \| 60\.0 \| 0\.4 \| 360 \| 233 \|$/m);
+  assert.match(md, /\| 2 \| 2\.0 \| 4\.0 \| 274 \| 7\.2 \| 60\.0 \(40\.0\) \| 0\.4 \| 360 \| 233 \|$/m);
 });

@@ -38,7 +38,7 @@ test('describeUncertainty: clear, probable, unsure and ambiguous faces', () => {
   assert.throws(() => describeUncertainty({}, 0.5), /empty/);
 });
 
-test('demo server: page, model, face-api weights and wasm from one origin; nothing else', async () => {
+test('demo server: page, model, face-api and BlazeFace weights and wasm from one origin; nothing else', async () => {
   const site = tempDir('poi-web-site-');
   const { writeFileSync } = await import('node:fs');
   writeFileSync(join(site, 'index.html'), '<!doctype html><title>t</title>');
@@ -61,6 +61,9 @@ test('demo server: page, model, face-api weights and wasm from one origin; nothi
     assert.equal(weights.status, 200);
     assert.ok(Number(weights.headers.get('content-length')) > 1000);
     assert.equal((await get('/models/face-api/ssd_mobilenetv1_model-weights_manifest.json')).status, 200);
+    const blaze = await (await get('/models/blazeface/blazeface.json')).json();
+    assert.equal(blaze.format, 'graph-model', "BlazeFace's weights from poi's models/blazeface/");
+    assert.equal((await get('/models/blazeface/blazeface.bin', { method: 'HEAD' })).status, 200);
     const wasm = await get('/wasm/tfjs-backend-wasm-simd.wasm', { method: 'HEAD' });
     assert.equal(wasm.status, 200);
     assert.equal(wasm.headers.get('content-type'), 'application/wasm');
@@ -129,7 +132,7 @@ const nearest = <F extends { box: PageFace['box'] }>(faces: F[], box: PageFace['
  */
 const TOLERANCE = 0.005;
 
-test('poi demo in chromium: upload a photo, the page shows what poi predict --json gives', { skip: NO_CHROMIUM, timeout: 150_000 }, async () => {
+test('poi demo in chromium: upload a photo, the page shows what poi predict --json gives (SSD, flip TTA, BlazeFace)', { skip: NO_CHROMIUM, timeout: 240_000 }, async () => {
   const work = tempDir('poi-web-e2e-');
   // one clear face, lossless, under 1280 px: a crop of face-api's sample1.jpg made here (no image in the repo)
   const face = join(work, 'one-face.png');
@@ -144,6 +147,11 @@ test('poi demo in chromium: upload a photo, the page shows what poi predict --js
   const predFlip = spawnSync(process.execPath, [POI, 'predict', '--json', '--shrink', 'js', '--tta', 'flip', SAMPLE1], { cwd: ROOT, encoding: 'utf8', timeout: 90_000 });
   assert.equal(predFlip.status, 0, `poi predict --tta flip failed:\n${predFlip.stderr}`);
   const flipLines: PredictLine[] = predFlip.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  // BlazeFace: the page runs Node's src/face/blazeface-net.ts, so it must give what `poi predict --detector blazeface` gives
+  const predBlaze = spawnSync(process.execPath, [POI, 'predict', '--json', '--shrink', 'js', '--detector', 'blazeface', face, SAMPLE1], { cwd: ROOT, encoding: 'utf8', timeout: 90_000 });
+  assert.equal(predBlaze.status, 0, `poi predict --detector blazeface failed:\n${predBlaze.stderr}`);
+  const blazeLines: PredictLine[] = predBlaze.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const expectedBlaze = (p: string) => blazeLines.filter((l) => resolve(ROOT, l.path) === p);
 
   const demo = await startDemo();
   const { browser, page, errors } = await openPage({ args: ['--disable-gpu', '--disable-quic'] });
@@ -221,9 +229,19 @@ test('poi demo in chromium: upload a photo, the page shows what poi predict --js
     const artifacts = join(ROOT, 'artifacts');
     mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: join(artifacts, 'web-demo.png'), fullPage: true });
+
+    // BlazeFace on the same photos (mirror off, then the detector switched: each change re-runs the photo)
+    await page.uncheck('#tta');
+    await page.waitForSelector('#faces[data-tta="none"][data-detector="ssd"], #status[data-state="error"]', { timeout: 60_000 });
+    await page.selectOption('#detector', 'blazeface');
+    await page.waitForSelector('#faces[data-source="sample1.jpg"][data-detector="blazeface"], #status[data-state="error"]', { timeout: 60_000 });
+    assert.equal(await page.getAttribute('#status', 'data-state'), 'done', `page error: ${await page.textContent('#status')}`);
+    const worstBlaze = compare(await shownFaces(), expectedBlaze(SAMPLE1), TOLERANCE, 'sample1.jpg with BlazeFace');
+    compare(await upload(face), expectedBlaze(face), TOLERANCE, 'one-face.png with BlazeFace');
+
     assert.deepEqual(errors, [], 'no page errors');
     assert.deepEqual(foreign, [], 'no request leaves the demo server');
-    console.log(`# web e2e: backend ${backend}; worst |Δp| ${worstOne.toExponential(1)} (png), ${worstPhoto.toExponential(1)} (sample1.jpg); screenshot artifacts/web-demo.png`);
+    console.log(`# web e2e: backend ${backend}; worst |Δp| ${worstOne.toExponential(1)} (png), ${worstPhoto.toExponential(1)} (sample1.jpg), ${worstBlaze.toExponential(1)} (sample1.jpg, BlazeFace); screenshot artifacts/web-demo.png`);
   } finally {
     await browser.close();
     demo.proc.kill('SIGTERM');

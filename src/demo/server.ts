@@ -4,6 +4,7 @@
  *   /                   the built page (dist-web/)
  *   /models/poi/        the poi model folder (model.json, weights.bin)
  *   /models/face-api/   face-api's detector and landmark weights (from node_modules/@vladmandic/face-api/model)
+ *   /models/blazeface/  BlazeFace's weights (poi's own models/blazeface/: blazeface.json, .bin, LICENSE.md)
  *   /wasm/              tfjs-backend-wasm's .wasm binaries
  *
  * Everything the page needs comes from here, so it works offline. Every response is cross-origin isolated
@@ -17,6 +18,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
+import { PACKAGE_ROOT } from './site.js';
 
 const require = createRequire(import.meta.url);
 
@@ -27,6 +29,8 @@ export interface DemoServerOptions {
   modelDir: string;
   /** face-api weights folder (default: the one in its npm package). */
   faceApiDir?: string;
+  /** BlazeFace's weights folder (default: poi's models/blazeface/). */
+  blazefaceDir?: string;
   /** Folder with tfjs-backend-wasm's .wasm files (default: the npm package's dist/). */
   wasmDir?: string;
   port?: number;
@@ -59,6 +63,7 @@ const TYPES: Record<string, string> = {
   '.png': 'image/png',
   '.svg': 'image/svg+xml',
   '.ico': 'image/x-icon',
+  '.md': 'text/markdown; charset=utf-8',
 };
 
 export function faceApiModelDir(): string {
@@ -85,6 +90,7 @@ export async function startDemoServer(opts: DemoServerOptions): Promise<DemoServ
   const mounts: [prefix: string, dir: string][] = [
     ['/models/poi/', modelDir],
     ['/models/face-api/', opts.faceApiDir ?? faceApiModelDir()],
+    ['/models/blazeface/', opts.blazefaceDir ?? join(PACKAGE_ROOT, 'models', 'blazeface')],
     ['/wasm/', opts.wasmDir ?? tfjsWasmDir()],
     ['/', resolve(opts.siteDir)],
   ];

@@ -9,59 +9,20 @@
  * They run on poi's tfjs; Human's own code is not used: the anchors, box decoding and weighted non-maximum
  * suppression follow MediaPipe's face detection graph.
  *
- * Node only (reads the weights from disk).
+ * This file is Node's side (the weights read from disk); the detector itself, with its decoding, is the
+ * browser-safe src/face/blazeface-net.ts, which the browser page runs too.
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '../tf.js';
-import type { Box, FacePoints, Point, RawImage } from './align.js';
+import { BlazeFaceNet } from './blazeface-net.js';
 
-/** The model's input side. */
-export const BLAZEFACE_SIZE = 256;
-
-/**
- * Where BlazeFace's keypoints of the FERPlus 48x48 training faces lie, as fractions of the crop (eyes, nose
- * tip, mouth centre): the medians over 341 FER2013Train faces that BlazeFace found when 450 were pasted into
- * larger photos, each keypoint mapped back into its face's crop through the known paste
- * (`node dist/bench/detector-accuracy.js --data .../FER2013Train --n 450 --detectors blazeface --template`;
- * measured on training faces, so the Valid faces it is evaluated on played no part). BlazeFace's eye keypoints
- * sit lower than the means of face-api's six eye-contour points that FER_TEMPLATE holds (0.40 against 0.38).
- */
-export const BLAZEFACE_TEMPLATE: FacePoints = {
-  leftEye: [0.3098, 0.4122],
-  rightEye: [0.6854, 0.3983],
-  nose: [0.4991, 0.5968],
-  mouth: [0.5077, 0.7706],
-};
-
-export interface BlazeFaceDetection {
-  /** Face box in the pixels of the image given to detect(). */
-  box: Box;
-  score: number;
-  /** Six keypoints in the same pixels: eye on the image's left, eye on the right, nose tip, mouth, left ear, right ear. */
-  keypoints: Point[];
-}
+export * from './blazeface-net.js';
 
 /** <package>/models/blazeface: blazeface.json and blazeface.bin (this file is <package>/dist/src/face/blazeface.js). */
 export function blazefaceModelDir(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'models', 'blazeface');
-}
-
-/** Anchors of the 256x256 model: strides 16 and 32, two and six anchors per cell; centres in input pixels. */
-function anchors(size: number): Float32Array {
-  const spec = [
-    { stride: size / 16, n: 2 },
-    { stride: size / 8, n: 6 },
-  ];
-  const out: number[] = [];
-  for (const { stride, n } of spec) {
-    const cells = Math.ceil(size / stride);
-    for (let gy = 0; gy < cells; gy++) {
-      for (let gx = 0; gx < cells; gx++) for (let k = 0; k < n; k++) out.push(stride * (gx + 0.5), stride * (gy + 0.5));
-    }
-  }
-  return Float32Array.from(out);
 }
 
 /** A tfjs graph model from its model.json and weight files on disk. */
@@ -91,56 +52,8 @@ async function loadGraphModelFile(path: string): Promise<tf.GraphModel> {
   return tf.loadGraphModel(handler);
 }
 
-interface Candidate {
-  score: number;
-  /** x0, y0, x1, y1 in input pixels. */
-  b: [number, number, number, number];
-  /** 12 values: six keypoints x, y in input pixels. */
-  k: Float32Array;
-}
-
-const iou = (a: Candidate['b'], b: Candidate['b']): number => {
-  const w = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
-  const h = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
-  if (w <= 0 || h <= 0) return 0;
-  const i = w * h;
-  return i / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i);
-};
-
-/**
- * MediaPipe's weighted non-maximum suppression: the best candidate absorbs every other one that overlaps it
- * by more than `threshold`, and its box and keypoints become their score-weighted mean (steadier keypoints
- * than keeping the single best anchor).
- */
-function weightedNms(cands: Candidate[], threshold: number, maxFaces: number): Candidate[] {
-  const left = [...cands].sort((a, b) => b.score - a.score);
-  const out: Candidate[] = [];
-  while (left.length > 0 && out.length < maxFaces) {
-    const best = left[0];
-    const group: Candidate[] = [];
-    const rest: Candidate[] = [];
-    for (const c of left) (iou(best.b, c.b) > threshold ? group : rest).push(c);
-    let w = 0;
-    const b: Candidate['b'] = [0, 0, 0, 0];
-    const k = new Float32Array(12);
-    for (const c of group) {
-      w += c.score;
-      for (let i = 0; i < 4; i++) b[i] += c.score * c.b[i];
-      for (let i = 0; i < 12; i++) k[i] += c.score * c.k[i];
-    }
-    for (let i = 0; i < 4; i++) b[i] /= w;
-    for (let i = 0; i < 12; i++) k[i] /= w;
-    out.push({ score: best.score, b, k });
-    left.length = 0;
-    left.push(...rest);
-  }
-  return out;
-}
-
-export class BlazeFace {
-  private readonly anchors = anchors(BLAZEFACE_SIZE);
-  private constructor(private readonly model: tf.GraphModel) {}
-
+/** BlazeFace with its weights from disk (the shared BlazeFaceNet: src/face/blazeface-net.ts). */
+export class BlazeFace extends BlazeFaceNet {
   private static loading: Promise<BlazeFace> | null = null;
 
   /** Load the model once per process (from poi's models/blazeface/ unless `path`, a model.json, is given). */
@@ -153,71 +66,5 @@ export class BlazeFace {
         throw new Error(`cannot load BlazeFace from ${blazefaceModelDir()}: ${e.message}`);
       });
     return BlazeFace.loading;
-  }
-
-  /**
-   * Faces in an RGB image, highest score first. The image is shrunk to fit 256x256 (an integer box average,
-   * then bilinear, so a big photo is not aliased), padded at the right or bottom, and run once.
-   */
-  async detect(img: RawImage, opts: { minScore?: number; maxFaces?: number; iou?: number } = {}): Promise<BlazeFaceDetection[]> {
-    const minScore = opts.minScore ?? 0.5;
-    const maxFaces = opts.maxFaces ?? 100;
-    if (img.channels !== 3) throw new Error(`BlazeFace: expected an RGB image, got ${img.channels} channels`);
-    const S = BLAZEFACE_SIZE;
-    const { width: w, height: h } = img;
-    const f = Math.max(w, h) / S;
-    const k = Math.max(1, Math.floor(f));
-    const pw = Math.floor(w / k);
-    const ph = Math.floor(h / k);
-    const r = S / Math.max(pw, ph);
-    const nw = Math.max(1, Math.min(S, Math.round(pw * r)));
-    const nh = Math.max(1, Math.min(S, Math.round(ph * r)));
-    // input pixel (continuous coordinates) * (sx, sy) = image pixel
-    const sx = (k * pw) / nw;
-    const sy = (k * ph) / nh;
-    const outs = tf.tidy(() => {
-      let x: tf.Tensor4D = tf.tensor4d(img.data as Uint8Array, [1, h, w, 3], 'int32').toFloat();
-      if (k > 1) x = tf.avgPool(x, k, k, 'valid');
-      const resized = tf.image.resizeBilinear(x, [nh, nw], false, true);
-      const padded = tf.pad(resized, [[0, 0], [0, S - nh], [0, S - nw], [0, 0]]);
-      const input = tf.sub(tf.div(padded, 127.5), 1);
-      const res = this.model.execute(input) as tf.Tensor[];
-      // four outputs: scores and regressors of the 512 stride-16 anchors and of the 384 stride-32 ones
-      const sorted = [...res].sort((a, b) => a.size - b.size);
-      const scores = tf.concat([sorted[1].reshape([-1]), sorted[0].reshape([-1])]);
-      const regs = tf.concat([sorted[3].reshape([-1, 16]), sorted[2].reshape([-1, 16])]);
-      return [scores, regs];
-    });
-    const [logits, regs] = (await Promise.all(outs.map((t) => t.data()))) as Float32Array[];
-    tf.dispose(outs);
-    const A = this.anchors;
-    const cands: Candidate[] = [];
-    const minLogit = Math.log(minScore / (1 - minScore));
-    for (let i = 0; i < logits.length; i++) {
-      const l = logits[i];
-      if (!(l >= minLogit)) continue;
-      const ax = A[2 * i];
-      const ay = A[2 * i + 1];
-      const o = i * 16;
-      const cx = regs[o] + ax;
-      const cy = regs[o + 1] + ay;
-      const bw = regs[o + 2];
-      const bh = regs[o + 3];
-      const kp = new Float32Array(12);
-      for (let j = 0; j < 6; j++) {
-        kp[2 * j] = regs[o + 4 + 2 * j] + ax;
-        kp[2 * j + 1] = regs[o + 5 + 2 * j] + ay;
-      }
-      cands.push({ score: 1 / (1 + Math.exp(-Math.max(-100, Math.min(100, l)))), b: [cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], k: kp });
-    }
-    return weightedNms(cands, opts.iou ?? 0.3, maxFaces).map((c) => ({
-      box: { x: c.b[0] * sx, y: c.b[1] * sy, width: (c.b[2] - c.b[0]) * sx, height: (c.b[3] - c.b[1]) * sy },
-      score: c.score,
-      keypoints: Array.from({ length: 6 }, (_, j) => [c.k[2 * j] * sx, c.k[2 * j + 1] * sy] as Point),
-    }));
-  }
-
-  dispose(): void {
-    this.model.dispose();
   }
 }

@@ -6,7 +6,8 @@
  * - 'tiny' face-api's Tiny Face Detector + the same 68-point landmark net;
  * - 'blazeface' MediaPipe's BlazeFace (the 256x256 "back"/full-range model, from @vladmandic/human's package,
  *   copied into models/blazeface/): box and six keypoints in one small net, no landmark net; eyes, nose and mouth feed the same similarity
- *   alignment with a template measured for BlazeFace's keypoints (BLAZEFACE_TEMPLATE, src/face/blazeface.ts).
+ *   alignment with a template measured for BlazeFace's keypoints (BLAZEFACE_TEMPLATE; the detector and its
+ *   decoding are the browser-safe src/face/blazeface-net.ts, which the page runs too).
  *
  * Each located face carries the four template points and the template they are to be aligned to, so the
  * shared pipeline (src/infer/pipeline.ts) aligns every detector's faces the same way (alignPoints); these are
@@ -18,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import * as tf from '../tf.js';
 import { alignPoints, facePoints, FER_TEMPLATE, toRgb, warpToCrop, type Box, type FacePoints, type Point, type RawImage } from './align.js';
 import { detectorOptions, loadFaceApi, loadNet, type FaceApi } from './detector.js';
-import { BLAZEFACE_TEMPLATE, BlazeFace } from './blazeface.js';
+import { BlazeFace, blazefaceFace } from './blazeface.js';
 
 import { LOCATORS, type LocatorName } from './kinds.js';
 
@@ -162,13 +163,7 @@ class BlazeFaceLocator implements FaceLocator {
     const t0 = now();
     const found = await this.net.detect(toRgb(img), { minScore: this.opts.minScore, maxFaces: this.opts.maxFaces });
     if (timing) timing.detect += now() - t0;
-    return found.map((f) => ({
-      box: f.box,
-      score: f.score,
-      landmarks: f.keypoints,
-      points: { leftEye: f.keypoints[0], rightEye: f.keypoints[1], nose: f.keypoints[2], mouth: f.keypoints[3] },
-      template: BLAZEFACE_TEMPLATE,
-    }));
+    return found.map(blazefaceFace);
   }
 }
 

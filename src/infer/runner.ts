@@ -29,14 +29,25 @@ export function createTfjsRunner(model: PoiModel, opts: { dispose?: boolean } = 
       if (disposed) throw new Error('runner is disposed');
       if (input.length !== n * per) throw new Error(`runner: expected ${n}x${height}x${width}x${channels} = ${n * per} values, got ${input.length}`);
       if (n === 0) return { probs: new Float32Array(0), confidence: new Float32Array(0) };
-      const x = tf.tensor4d(input, [n, height, width, channels]);
-      const out = model.predict(x);
+      // one read-back per batch (a sync point on GPU backends): each face's probabilities and c in one row
+      const both = tf.tidy(() => {
+        const out = model.predict(tf.tensor4d(input, [n, height, width, channels]));
+        return tf.concat([out.probs, tf.reshape(out.confidence, [n, 1])], 1);
+      });
+      let v: Float32Array;
       try {
-        const [probs, confidence] = await Promise.all([out.probs.data() as Promise<Float32Array>, out.confidence.data() as Promise<Float32Array>]);
-        return { probs, confidence };
+        v = (await both.data()) as Float32Array;
       } finally {
-        tf.dispose([x, out.probs, out.confidence]);
+        both.dispose();
       }
+      const k = v.length / n - 1;
+      const probs = new Float32Array(n * k);
+      const confidence = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        probs.set(v.subarray(i * (k + 1), i * (k + 1) + k), i * k);
+        confidence[i] = v[i * (k + 1) + k];
+      }
+      return { probs, confidence };
     },
     dispose() {
       if (disposed) return;

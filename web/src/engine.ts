@@ -1,21 +1,24 @@
 /**
  * Everything the page computes, in the browser: the tensor backend, the poi model (loaded with poi's own
- * format code), face-api's detector and landmarks (its esm-nobundle build, so it shares this page's tfjs),
- * and the page's side of recognition (decoding a canvas, detecting): the rest is the shared pipeline.
+ * format code), the face detectors (face-api's SSD and tiny detectors with its 68-point landmarks, through
+ * its esm-nobundle build so it shares this page's tfjs; BlazeFace through poi's own browser-safe
+ * src/face/blazeface-net.ts, the code Node runs), and the page's side of recognition (decoding a canvas,
+ * detecting): the rest is the shared pipeline.
  */
 import * as tf from '../../src/tf.js';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as faceapi from '@vladmandic/face-api/dist/face-api.esm-nobundle.js';
 import { modelFromParts, parseModelManifest, type ModelManifest } from '../../src/model/format.js';
 import type { PoiModel } from '../../src/model/poi.js';
-import type { Box, Point, RawImage } from '../../src/face/align.js';
+import { toRgb, type Box, type Point, type RawImage } from '../../src/face/align.js';
 import { describeUncertainty, type Description } from '../../src/ui/describe.js';
 import { DEFAULT_MAX_SIDE } from '../../src/face/resize.js';
 import { createPipeline, photoFromRgba, type DetectedFace, type FaceResult, type Photo, type Platform } from '../../src/infer/pipeline.js';
 import { createTfjsRunner, withFlipTta, type Tta } from '../../src/infer/runner.js';
+import { blazefaceFace, BlazeFaceNet } from '../../src/face/blazeface-net.js';
 
 /** Where the demo server puts things, relative to the page. */
-export const PATHS = { poiModel: 'models/poi/', faceApi: 'models/face-api/', wasm: 'wasm/' };
+export const PATHS = { poiModel: 'models/poi/', faceApi: 'models/face-api/', blazeface: 'models/blazeface/', wasm: 'wasm/' };
 
 export type BackendChoice = 'auto' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
@@ -202,14 +205,32 @@ export async function loadPoiModel(base = PATHS.poiModel): Promise<{ model: PoiM
   return { model: modelFromParts(manifest, weights, binUrl), manifest };
 }
 
-/** face-api's detectors, as in Node (`poi predict --detector ssd|tiny`). */
-export type DetectorName = 'ssd' | 'tiny';
-export const DETECTORS: readonly DetectorName[] = ['ssd', 'tiny'];
+/**
+ * The detectors, as in Node (`poi predict --detector ssd|tiny|blazeface`): face-api's SSD MobileNet v1 or
+ * Tiny Face Detector, each followed by face-api's 68-point landmark net, or BlazeFace (box and six keypoints
+ * from one small net, no landmark net).
+ */
+export type DetectorName = 'ssd' | 'tiny' | 'blazeface';
+export const DETECTORS: readonly DetectorName[] = ['ssd', 'tiny', 'blazeface'];
 
 /** Load face-api's SSD MobileNet v1 and Tiny Face Detector and its 68-point landmark model from our server. */
 export async function loadFaceApi(base = PATHS.faceApi): Promise<void> {
   const url = new URL(base, document.baseURI).href;
   await Promise.all([faceapi.nets.ssdMobilenetv1.loadFromUri(url), faceapi.nets.tinyFaceDetector.loadFromUri(url), faceapi.nets.faceLandmark68Net.loadFromUri(url)]);
+}
+
+let blazeface: BlazeFaceNet | null = null;
+
+/** Load BlazeFace (poi's models/blazeface/, a tfjs graph model) from our server; detection runs src/face/blazeface-net.ts. */
+export async function loadBlazeFace(base = PATHS.blazeface): Promise<void> {
+  if (blazeface) return;
+  const url = new URL('blazeface.json', new URL(base, document.baseURI)).href;
+  blazeface = new BlazeFaceNet(await tf.loadGraphModel(url));
+}
+
+/** Every detector's models (the page offers all of them). */
+export async function loadDetectors(): Promise<void> {
+  await Promise.all([loadFaceApi(), loadBlazeFace()]);
 }
 
 /**
@@ -224,7 +245,7 @@ export interface PageFace extends FaceResult {
 }
 
 export interface RecognizeOptions {
-  /** 'ssd' (Node's default, so photos give what `poi predict` gives) or 'tiny' (faster). */
+  /** 'ssd' (Node's default, so photos give what `poi predict` gives), 'tiny' (faster) or 'blazeface' (fastest, no landmark net). */
   detector: DetectorName;
   /** The tiny detector's input size (a multiple of 32; Node's default 416). */
   tinyInputSize: number;
@@ -252,8 +273,38 @@ function decodeCanvas(photo: HTMLCanvasElement, maxSide: number): Photo {
   return photoFromRgba(d.data, d.width, d.height, maxSide);
 }
 
-/** The detector gets the same int32 RGB tensor as in Node (src/face/detector.ts). */
-const imageTensor = (img: RawImage) => tf.tensor3d(img.data as Uint8Array, [img.height, img.width, 3], 'int32');
+/** A video frame's pixels: RGBA, row after row (ImageData's layout; VideoFrame.copyTo with format 'RGBA'). */
+export interface RgbaFrame {
+  data: Uint8Array | Uint8ClampedArray;
+  width: number;
+  height: number;
+}
+
+/**
+ * A video frame (on a canvas, or its RGBA pixels) as a Photo, RGBA as given (no copy to RGB: BlazeFace and
+ * the alignment read RGBA; face-api's detectors get RGB in imageTensor), unless it must be shrunk to maxSide.
+ */
+function decodeFrame(frame: HTMLCanvasElement | RgbaFrame, maxSide: number): Photo {
+  let px: RgbaFrame;
+  if ('getContext' in frame) {
+    if (Math.max(frame.width, frame.height) > maxSide) return decodeCanvas(frame, maxSide);
+    const ctx = frame.getContext('2d', { willReadFrequently: true });
+    if (!ctx) throw new Error('no 2d canvas context');
+    px = ctx.getImageData(0, 0, frame.width, frame.height);
+  } else {
+    px = frame;
+    if (Math.max(px.width, px.height) > maxSide) return photoFromRgba(px.data, px.width, px.height, maxSide);
+  }
+  const { data, width, height } = px;
+  if (data.length !== width * height * 4) throw new Error(`frame: expected ${width}x${height}x4 bytes, got ${data.length}`);
+  return { image: { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width, height, channels: 4 }, width, height, scale: 1 };
+}
+
+/** face-api's detectors get the same int32 RGB tensor as in Node (src/face/detector.ts). */
+const imageTensor = (img: RawImage) => {
+  const rgb = toRgb(img);
+  return tf.tensor3d(rgb.data as Uint8Array, [rgb.height, rgb.width, 3], 'int32');
+};
 
 /**
  * face-api's 68 landmarks in each box, computed as its withFaceLandmarks() does (the landmark model on the
@@ -287,8 +338,13 @@ async function landmarksIn(pixels: tf.Tensor3D, boxes: Box[], shifts: Point[] = 
   return out;
 }
 
-/** face-api's detector + 68 landmarks on `img`, highest scores first. */
+/** The detector on `img` (face-api's + its 68 landmarks, or BlazeFace's boxes and keypoints), highest scores first. */
 async function detectFaces(img: RawImage, o: RecognizeOptions): Promise<DetectedFace[]> {
+  if (o.detector === 'blazeface') {
+    if (!blazeface) throw new Error('BlazeFace is not loaded (loadBlazeFace)');
+    // Node's code (src/face/blazeface-net.ts): the box average on the CPU, one small tensor, one read-back
+    return (await blazeface.detect(img, { minScore: o.minScore, maxFaces: o.maxFaces })).map(blazefaceFace);
+  }
   const pixels = imageTensor(img);
   try {
     const options =
@@ -306,7 +362,7 @@ async function detectFaces(img: RawImage, o: RecognizeOptions): Promise<Detected
   }
 }
 
-/** The browser's platform for the shared pipeline: a canvas's pixels, face-api's detector + 68 landmarks on this page's tfjs. */
+/** The browser's platform for the shared pipeline: a canvas's pixels, the detector on this page's tfjs. */
 function browserPlatform(o: RecognizeOptions): Platform<HTMLCanvasElement> {
   return {
     decode: async (photo) => decodeCanvas(photo, o.maxSide),
@@ -343,27 +399,32 @@ function toPageFaces(faces: FaceResult[], crops: Uint8Array[], size: number, cha
 
 export interface LiveOptions extends RecognizeOptions {
   /**
-   * Run the detector on every Nth frame (1: every frame). In between, each face is tracked: the landmark
-   * model runs on a box placed from the face's previous landmarks (as the detector's box sat around them),
-   * which follows a moving face for a fraction of the detector's cost. A face that moved or changed size
-   * much since the last frame, or left the frame, makes the next frame a detection; new faces appear at the
-   * next detection.
+   * face-api's detectors: run the detector on every Nth frame (1: every frame). In between, each face is
+   * tracked: the landmark model runs on a box placed from the face's previous landmarks (as the detector's
+   * box sat around them), which follows a moving face for a fraction of the detector's cost. A face that
+   * moved or changed size much since the last frame, or left the frame, makes the next frame a detection;
+   * new faces appear at the next detection. BlazeFace detects on every frame (1 whatever is asked): the
+   * whole detector costs less than the landmark net that tracking would run.
    */
   detectEvery: number;
 }
 
-export const DEFAULT_LIVE: LiveOptions = { ...DEFAULT_RECOGNIZE, detector: 'tiny', maxSide: 640, detectEvery: 5 };
+export const DEFAULT_LIVE: LiveOptions = { ...DEFAULT_RECOGNIZE, detector: 'blazeface', maxSide: 640, detectEvery: 5 };
 
 /** Milliseconds per stage of one frame. */
 export interface FrameTiming {
   /** getImageData + RGBA to RGB (+ shrink). */
   decode: number;
-  /** The detector and the landmark model on its faces (0 on a tracked frame). */
+  /** The detector and (face-api's detectors) the landmark model on its faces (0 on a tracked frame). */
   detect: number;
   /** The landmark model on the tracked boxes (0 on a detection frame). */
   track: number;
-  /** Alignment, normalisation and TRN (+ PIN with explain) on every face. */
+  /** Alignment, normalisation and TRN (+ PIN with explain) on every face: all of the frame after detection. */
   recognise: number;
+  /** Of `recognise`: aligning the faces (the pipeline's align stage). */
+  align: number;
+  /** Of `recognise`: normalisation and TRN on all the frame's faces in one batch, read back once. */
+  trn: number;
 }
 
 export interface LiveFrame {
@@ -375,8 +436,8 @@ export interface LiveFrame {
 
 export interface LiveRecognizer {
   readonly options: LiveOptions;
-  /** Recognise the frame on `frame` (a canvas with the video frame drawn on it). */
-  process(frame: HTMLCanvasElement, opts?: { explain?: boolean }): Promise<LiveFrame>;
+  /** Recognise the frame `frame`: a canvas with the video frame drawn on it, or the frame's RGBA pixels. */
+  process(frame: HTMLCanvasElement | RgbaFrame, opts?: { explain?: boolean }): Promise<LiveFrame>;
   /** Forget the tracked faces (the next frame detects). */
   reset(): void;
   dispose(): void;
@@ -426,13 +487,15 @@ const DRIFT = { move: 0.25, scale: 1.25 };
 export function createLiveRecognizer(model: PoiModel, opts: Partial<LiveOptions> = {}): LiveRecognizer {
   const o: LiveOptions = { ...DEFAULT_LIVE, ...opts };
   if (!(o.detectEvery >= 1)) throw new Error(`detectEvery must be at least 1 (got ${o.detectEvery})`);
+  // BlazeFace has no landmark net to track with: it runs on every frame
+  if (o.detector === 'blazeface') o.detectEvery = 1;
   const base = createTfjsRunner(model);
   const runner = o.tta === 'flip' ? withFlipTta(base, model.config.input) : base;
   const input = model.config.input;
   let tracks: Track[] = [];
   let sinceDetect = 0;
   let redetect = true;
-  let timing: FrameTiming = { decode: 0, detect: 0, track: 0, recognise: 0 };
+  let timing: FrameTiming = { decode: 0, detect: 0, track: 0, recognise: 0, align: 0, trn: 0 };
   let detected = false;
 
   const full = async (img: RawImage): Promise<DetectedFace[]> => {
@@ -482,10 +545,10 @@ export function createLiveRecognizer(model: PoiModel, opts: Partial<LiveOptions>
     return out;
   };
 
-  const platform: Platform<HTMLCanvasElement> = {
+  const platform: Platform<HTMLCanvasElement | RgbaFrame> = {
     async decode(frame) {
       const t0 = performance.now();
-      const p = decodeCanvas(frame, o.maxSide);
+      const p = decodeFrame(frame, o.maxSide);
       timing.decode = performance.now() - t0;
       return p;
     },
@@ -496,11 +559,13 @@ export function createLiveRecognizer(model: PoiModel, opts: Partial<LiveOptions>
   return {
     options: o,
     async process(frame, p = {}) {
-      timing = { decode: 0, detect: 0, track: 0, recognise: 0 };
+      timing = { decode: 0, detect: 0, track: 0, recognise: 0, align: 0, trn: 0 };
       detected = false;
       const t0 = performance.now();
-      const { faces, crops } = await pipeline.recognize(frame, { explain: p.explain ?? o.explain });
+      const { faces, crops, timing: stages } = await pipeline.recognize(frame, { explain: p.explain ?? o.explain });
       timing.recognise = Math.max(0, performance.now() - t0 - timing.decode - timing.detect - timing.track);
+      timing.align = stages.align;
+      timing.trn = stages.trn;
       return { faces: toPageFaces(faces, crops, input.height, input.channels), detected, timing };
     },
     reset() {
@@ -514,4 +579,11 @@ export function createLiveRecognizer(model: PoiModel, opts: Partial<LiveOptions>
 }
 
 /** For debugging in the console (?debug=1 puts these on window.poiDebug). */
-export const debugHandles = { tf, faceapi };
+export const debugHandles = {
+  tf,
+  faceapi,
+  get blazeface(): BlazeFaceNet | null {
+    return blazeface;
+  },
+  model: null as PoiModel | null,
+};

@@ -13,7 +13,7 @@ import {
   debugHandles,
   DEFAULT_LIVE,
   DEFAULT_RECOGNIZE,
-  loadFaceApi,
+  loadDetectors,
   loadPoiModel,
   recognize,
   type BackendChoice,
@@ -40,7 +40,7 @@ const params = new URLSearchParams(location.search);
 explainBox.checked = params.get('explain') === '1';
 const ttaBox = $<HTMLInputElement>('tta');
 ttaBox.checked = params.get('tta') === 'flip';
-if (['auto', 'ssd', 'tiny'].includes(params.get('detector') ?? '')) detectorSel.value = params.get('detector')!;
+if (['auto', 'ssd', 'tiny', 'blazeface'].includes(params.get('detector') ?? '')) detectorSel.value = params.get('detector')!;
 const everyParam = Number(params.get('detectEvery'));
 if (everyParam >= 1) {
   if (![...everySel.options].some((o) => o.value === String(everyParam))) everySel.append(new Option(`every ${everyParam}th`, String(everyParam)));
@@ -58,21 +58,22 @@ function status(state: 'loading' | 'ready' | 'working' | 'done' | 'live' | 'erro
   statusEl.textContent = text;
 }
 
-/** The detector for photos (auto: SSD, as `poi predict`) or for the webcam (auto: tiny, the faster; README's fps table). */
+/** The detector for photos (auto: SSD, as `poi predict`) or for the webcam (auto: BlazeFace, the fastest; README's fps table). */
 function detectorFor(mode: 'photo' | 'live'): DetectorName {
   const v = detectorSel.value;
-  if (v === 'ssd' || v === 'tiny') return v;
+  if (v === 'ssd' || v === 'tiny' || v === 'blazeface') return v;
   return mode === 'photo' ? DEFAULT_RECOGNIZE.detector : DEFAULT_LIVE.detector;
 }
 
 /** Name of the photo on screen (data-source on #faces, so a reader knows which photo a result is for). */
 let sourceName = '';
 
-function showCards(faces: PageFace[], tta: Tta): void {
+function showCards(faces: PageFace[], tta: Tta, detector: DetectorName): void {
   facesEl.replaceChildren(...faces.map(faceCard));
   facesEl.dataset.count = String(faces.length);
   facesEl.dataset.source = sourceName;
   facesEl.dataset.tta = tta;
+  facesEl.dataset.detector = detector;
   if (!faces.length) facesEl.append(Object.assign(document.createElement('p'), { className: 'noface', textContent: sourceName === 'webcam' ? 'No face in view.' : 'No face found in this image.' }));
 }
 
@@ -86,9 +87,9 @@ function drawFrame(faces: PageFace[]): void {
   drawOverlay(ctx, faces, explainBox.checked);
 }
 
-function show(faces: PageFace[], ms: number, tta: Tta): void {
+function show(faces: PageFace[], ms: number, tta: Tta, detector: DetectorName): void {
   drawFrame(faces);
-  showCards(faces, tta);
+  showCards(faces, tta, detector);
   $('hint').hidden = true;
   const what = faces.length === 1 ? '1 face' : `${faces.length} faces`;
   status('done', `${what} in ${ms.toFixed(0)} ms`);
@@ -102,8 +103,9 @@ async function run(): Promise<void> {
     // ?maxSide=N overrides the detection size (default: Node's 1280)
     const maxSide = Number(params.get('maxSide')) || DEFAULT_RECOGNIZE.maxSide;
     const tta: Tta = ttaBox.checked ? 'flip' : 'none';
-    const faces = await recognize(model, source, { explain: explainBox.checked, tta, maxSide, detector: detectorFor('photo') });
-    show(faces, performance.now() - t0, tta);
+    const detector = detectorFor('photo');
+    const faces = await recognize(model, source, { explain: explainBox.checked, tta, maxSide, detector });
+    show(faces, performance.now() - t0, tta, detector);
   } finally {
     busy = false;
   }
@@ -133,6 +135,10 @@ async function openFile(file: File): Promise<void> {
 interface FrameRecord extends FrameTiming {
   /** When the frame was done (performance.now()). */
   at: number;
+  /** Copying the video's frame onto the source canvas (drawImage). */
+  grab: number;
+  /** Waiting for a new video frame since the previous frame was done (the browser renders meanwhile). */
+  wait: number;
   /** Drawing the frame and its overlay (and, when due, the face cards). */
   draw: number;
   /** Frame start to done. */
@@ -185,9 +191,15 @@ export interface LiveStats {
   now: number;
   fps: number;
   /** Medians (ms) over the frames done after `since` (a frame count from an earlier read). */
-  ms: { decode: number; detect: number; track: number; recognise: number; draw: number; total: number; detectFrame: number; trackFrame: number };
+  ms: { wait: number; grab: number; decode: number; detect: number; track: number; recognise: number; align: number; trn: number; draw: number; total: number; detectFrame: number; trackFrame: number };
+  /** Faces on the last frame; the fewest, the most and the mean over the frames after `since`. */
   faces: number;
+  facesMin: number;
+  facesMax: number;
+  facesMean: number;
   backend: string;
+  /** How frames are read: 'VideoFrame' (WebCodecs' copyTo RGBA) or 'canvas' (drawImage + getImageData); '' before the first. */
+  grabPath: string;
   detector: DetectorName;
   detectEvery: number;
   width: number;
@@ -197,7 +209,7 @@ export interface LiveStats {
 function liveStats(since = 0): LiveStats {
   const skip = meter.frames - meter.records.length;
   const rs = meter.records.slice(Math.max(0, since - skip));
-  const pick = (k: keyof FrameTiming | 'draw' | 'total', only?: (r: FrameRecord) => boolean) => median(rs.filter(only ?? (() => true)).map((r) => r[k]));
+  const pick = (k: keyof FrameTiming | 'grab' | 'wait' | 'draw' | 'total', only?: (r: FrameRecord) => boolean) => median(rs.filter(only ?? (() => true)).map((r) => r[k]));
   return {
     running: !!webcam,
     frames: meter.frames,
@@ -205,17 +217,25 @@ function liveStats(since = 0): LiveStats {
     now: performance.now(),
     fps: meter.fps(),
     ms: {
+      wait: pick('wait'),
+      grab: pick('grab'),
       decode: pick('decode'),
       detect: pick('detect', (r) => r.detected),
       track: pick('track', (r) => !r.detected),
       recognise: pick('recognise'),
+      align: pick('align'),
+      trn: pick('trn'),
       draw: pick('draw'),
       total: pick('total'),
       detectFrame: pick('total', (r) => r.detected),
       trackFrame: pick('total', (r) => !r.detected),
     },
     faces: rs.length ? rs[rs.length - 1].faces : 0,
+    facesMin: rs.length ? Math.min(...rs.map((r) => r.faces)) : 0,
+    facesMax: rs.length ? Math.max(...rs.map((r) => r.faces)) : 0,
+    facesMean: rs.length ? rs.reduce((a, r) => a + r.faces, 0) / rs.length : 0,
     backend: document.body.dataset.backend ?? '',
+    grabPath: rgbaCopy === null ? '' : rgbaCopy ? 'VideoFrame' : 'canvas',
     detector: live?.options.detector ?? detectorFor('live'),
     detectEvery: live?.options.detectEvery ?? Number(everySel.value),
     width: source.width,
@@ -231,10 +251,19 @@ let liveStale = false;
 /** The running loop, so stopping can wait for its frame to finish. */
 let loopDone: Promise<void> | null = null;
 
-/** Resolves with the next video frame not yet processed (requestVideoFrameCallback where there is one, else the next animation frame). */
+/**
+ * Resolves when the video has a frame not yet processed: at once (after one turn of the event loop) when the
+ * video's frame counter (getVideoPlaybackQuality().totalVideoFrames, kept by the media pipeline off the main
+ * thread) moved since the last frame was taken, else at the next requestVideoFrameCallback (where there is
+ * none, the next animation frame). Waiting for the callback alone cost a rendering step per frame: it only
+ * runs when the main thread renders, so after a busy frame the loop idled ~20 ms for a frame that had
+ * already arrived. Either way every frame taken is a new one.
+ */
 function frameClock(video: HTMLVideoElement): { next(): Promise<void>; stop(): void } {
   let presented = 0;
   let taken = 0;
+  const counter = () => (typeof video.getVideoPlaybackQuality === 'function' ? video.getVideoPlaybackQuality().totalVideoFrames : 0);
+  let takenCount = 0;
   let waiter: (() => void) | null = null;
   let stopped = false;
   const hasRvfc = 'requestVideoFrameCallback' in video;
@@ -257,9 +286,10 @@ function frameClock(video: HTMLVideoElement): { next(): Promise<void>; stop(): v
         // always yield to the event loop once, so clicks and paints get in between frames
         const take = () => {
           taken = presented;
+          takenCount = counter();
           ok();
         };
-        if (presented > taken) setTimeout(take, 0);
+        if (presented > taken || counter() > takenCount) yieldThen(take);
         else waiter = take;
       }),
     stop() {
@@ -276,7 +306,49 @@ function showFps(s: LiveStats): void {
   const r = (v: number) => v.toFixed(0);
   fpsEl.textContent =
     `${s.fps.toFixed(1)} fps · ${s.width}x${s.height} · ${s.detector} detector every ${s.detectEvery === 1 ? 'frame' : `${s.detectEvery} frames`} · ` +
-    `detect ${r(s.ms.detect)} ms, track ${r(s.ms.track)} ms, recognise ${r(s.ms.recognise)} ms, draw ${r(s.ms.draw)} ms (median) · ${s.backend}`;
+    `detect ${r(s.ms.detect)} ms, track ${r(s.ms.track)} ms, recognise ${r(s.ms.recognise)} ms (TRN ${r(s.ms.trn)}), draw ${r(s.ms.draw)} ms (median) · ${s.backend}`;
+}
+
+/**
+ * Run `f` as a new task, after whatever the browser has queued (input, rendering): a MessageChannel message,
+ * which, unlike setTimeout(0) called from a timer's own callback again and again, is not clamped to 4 ms.
+ */
+const yieldThen = (() => {
+  const ch = new MessageChannel();
+  const queue: (() => void)[] = [];
+  ch.port1.onmessage = () => queue.shift()?.();
+  return (f: () => void) => {
+    queue.push(f);
+    ch.port2.postMessage(0);
+  };
+})();
+
+/** Whether VideoFrame.copyTo(…, { format: 'RGBA' }) works here: null until tried. */
+let rgbaCopy: boolean | null = null;
+
+/**
+ * The video's current frame as RGBA pixels through WebCodecs: VideoFrame.copyTo converts the camera's YUV
+ * straight into our buffer (measured in headless chromium: ~0.3 ms against 5-10 ms for drawImage onto a
+ * canvas + getImageData, the same pixels). Null where the browser cannot; the loop then uses the canvas.
+ */
+async function grabRgba(video: HTMLVideoElement): Promise<ImageData | null> {
+  if (rgbaCopy === false || typeof VideoFrame === 'undefined') return null;
+  let vf: VideoFrame | null = null;
+  try {
+    vf = new VideoFrame(video);
+    const { width, height } = vf.visibleRect ?? { width: vf.displayWidth, height: vf.displayHeight };
+    const data = new Uint8ClampedArray(width * height * 4);
+    await vf.copyTo(data, { format: 'RGBA' } as VideoFrameCopyToOptions);
+    rgbaCopy = true;
+    return new ImageData(data, width, height);
+  } catch (e) {
+    if (rgbaCopy) throw e;
+    console.warn('poi: VideoFrame.copyTo RGBA unavailable, reading frames through a canvas:', e);
+    rgbaCopy = false;
+    return null;
+  } finally {
+    vf?.close();
+  }
 }
 
 /** The running loop's frame clock (stopping the webcam stops it, so a loop waiting for a frame ends). */
@@ -292,6 +364,7 @@ async function liveLoop(cam: NonNullable<typeof webcam>): Promise<void> {
   let lastCards = 0;
   let lastFps = 0;
   let lastCount = -1;
+  let lastDone = performance.now();
   try {
     // `webcam` is replaced when the webcam stops or restarts: this loop ends with its own
     while (webcam === cam) {
@@ -309,18 +382,24 @@ async function liveLoop(cam: NonNullable<typeof webcam>): Promise<void> {
         source.height = video.videoHeight;
         rec.reset();
       }
-      source.getContext('2d', { willReadFrequently: true })!.drawImage(video, 0, 0);
-      const { faces, detected, timing } = await rec.process(source, { explain: explainBox.checked });
+      const sctx = source.getContext('2d', { willReadFrequently: true })!;
+      const rgba = await grabRgba(video);
+      // the source canvas keeps the clean frame (drawn under the overlay; a photo-mode re-run after stopping reads it)
+      if (rgba) sctx.putImageData(rgba, 0, 0);
+      else sctx.drawImage(video, 0, 0);
+      const tg = performance.now();
+      const { faces, detected, timing } = await rec.process(rgba ?? source, { explain: explainBox.checked });
       const t1 = performance.now();
       drawFrame(faces);
       // the cards are heavier than the canvas: a few times a second, or when the number of faces changes
       if (t1 - lastCards > 400 || faces.length !== lastCount) {
-        showCards(faces, rec.options.tta);
+        showCards(faces, rec.options.tta, rec.options.detector);
         lastCards = t1;
         lastCount = faces.length;
       }
       const t2 = performance.now();
-      meter.add({ ...timing, draw: t2 - t1, total: t2 - t0, at: t2, faces: faces.length, detected });
+      meter.add({ ...timing, wait: t0 - lastDone, grab: tg - t0, draw: t2 - t1, total: t2 - t0, at: t2, faces: faces.length, detected });
+      lastDone = t2;
       if (t2 - lastFps > 500) {
         const s = liveStats(Math.max(0, meter.frames - 60));
         showFps(s);
@@ -398,8 +477,9 @@ document.addEventListener('drop', (e) => {
 async function init(): Promise<void> {
   const t0 = performance.now();
   const info = await chooseBackend((params.get('backend') as BackendChoice) ?? 'auto', { threads: Number(params.get('threads')) || 0 });
-  const [{ model: m, manifest }] = await Promise.all([loadPoiModel(), loadFaceApi()]);
+  const [{ model: m, manifest }] = await Promise.all([loadPoiModel(), loadDetectors()]);
   model = m;
+  debugHandles.model = m;
   const acc = typeof manifest.metrics.accuracy === 'number' ? `, ${(manifest.metrics.accuracy * 100).toFixed(1)}% on FERPlus` : '';
   $('backend').textContent = `backend ${info.label}${info.note ? ` (${info.note})` : ''} · model ${manifest.config.preset ?? 'poi'}${acc}`;
   document.body.dataset.backend = info.backend;
