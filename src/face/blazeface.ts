@@ -26,7 +26,7 @@ export function blazefaceModelDir(): string {
 }
 
 /** A tfjs graph model from its model.json and weight files on disk. */
-async function loadGraphModelFile(path: string): Promise<tf.GraphModel> {
+export async function loadGraphModelFile(path: string): Promise<tf.GraphModel> {
   const json = JSON.parse(await readFile(path, 'utf8'));
   const groups = json.weightsManifest as { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
   const bufs: Uint8Array[] = [];

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as tf from '../tf.js';
 import type { WeightMap } from '../onnx/graph.js';
-import { backboneKind, type PretrainedSource } from './backbones/index.js';
+import { backboneKind, type GraphNodeDef, type PretrainedSource } from './backbones/index.js';
 import type { BackboneConfig, InputSpec } from './config.js';
 import type { PoiModel } from './poi.js';
 
@@ -23,14 +23,22 @@ export function packageDir(src: PretrainedSource): string {
   }
 }
 
-/** Every tensor of a package's tfjs weights manifest, dequantised to float32. */
-export async function readPackageWeights(src: PretrainedSource): Promise<WeightMap> {
+/** A package's manifest file, parsed: a weights manifest, or a graph model's model.json. */
+async function readManifest(src: PretrainedSource): Promise<{ file: string; groups: tf.io.WeightsManifestConfig; graph?: GraphNodeDef[] }> {
   const file = join(packageDir(src), src.manifest);
-  const manifest = JSON.parse(await readFile(file, 'utf8').catch((e: Error) => {
+  const json = JSON.parse(await readFile(file, 'utf8').catch((e: Error) => {
     throw new Error(`${file}: cannot read the weights manifest (${e.message})`);
-  })) as tf.io.WeightsManifestConfig;
+  })) as tf.io.WeightsManifestConfig | { weightsManifest: tf.io.WeightsManifestConfig; modelTopology?: { node?: GraphNodeDef[] } };
+  if (Array.isArray(json)) return { file, groups: json };
+  if (!Array.isArray(json.weightsManifest)) throw new Error(`${file}: neither a weights manifest nor a model.json with one`);
+  return { file, groups: json.weightsManifest, graph: json.modelTopology?.node };
+}
+
+/** Every tensor of a package's tfjs weights manifest (or model.json), dequantised to float32. */
+export async function readPackageWeights(src: PretrainedSource): Promise<WeightMap> {
+  const { file, groups } = await readManifest(src);
   const out: WeightMap = new Map();
-  for (const group of manifest) {
+  for (const group of groups) {
     const parts = await Promise.all(group.paths.map((p) => readFile(join(dirname(file), p))));
     const buf = Buffer.concat(parts);
     const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
@@ -43,11 +51,16 @@ export async function readPackageWeights(src: PretrainedSource): Promise<WeightM
   return out;
 }
 
+/** The nodes of a package's graph model (its model.json topology); undefined for a plain weights manifest. */
+export async function readPackageGraph(src: PretrainedSource): Promise<GraphNodeDef[] | undefined> {
+  return (await readManifest(src)).graph;
+}
+
 /** poi parameters under `name` for one backbone config, from its kind's pretrained source. */
 export async function pretrainedWeights(name: string, cfg: BackboneConfig, input: InputSpec): Promise<WeightMap> {
   const kind = backboneKind(cfg.kind, name);
   if (!kind.pretrained) throw new Error(`${name}: backbone kind "${cfg.kind}" has no pretrained weights`);
-  return kind.pretrained.convert(await readPackageWeights(kind.pretrained), name, cfg, input);
+  return kind.pretrained.convert(await readPackageWeights(kind.pretrained), name, cfg, input, await readPackageGraph(kind.pretrained));
 }
 
 /**

@@ -230,3 +230,41 @@ export function onnxPool(g: GraphBuilder, op: 'MaxPool' | 'AveragePool', name: s
   ], name);
   return { ...f, x, h: ph.out, w: pw.out };
 }
+
+/**
+ * A depthwise convolution (channel multiplier 1) from a tfjs-layout kernel [k,k,C,1] and a bias: ONNX
+ * Conv with group = C and weights [C,1,k,k]; tfjs's padding as explicit pads.
+ */
+export function onnxDepthwiseConv(
+  g: GraphBuilder,
+  name: string,
+  f: Feat,
+  kernel: ArrayLike<number>,
+  bias: Float32Array,
+  o: { k: number; stride: number; pad: 'same' | 'valid' },
+): Feat {
+  const { k, stride } = o;
+  const c = f.c;
+  const w = new Float32Array(c * k * k);
+  for (let i = 0; i < k; i++) {
+    for (let j = 0; j < k; j++) {
+      for (let ch = 0; ch < c; ch++) w[(ch * k + i) * k + j] = kernel[(i * k + j) * c + ch];
+    }
+  }
+  const ph = padding(f.h, k, stride, o.pad);
+  const pw = padding(f.w, k, stride, o.pad);
+  const y = g.node('Conv', [f.x, g.init(`${name}.w`, [c, 1, k, k], w), g.init(`${name}.b`, [c], bias)], [
+    attr.ints('kernel_shape', [k, k]),
+    attr.ints('strides', [stride, stride]),
+    attr.ints('pads', [ph.before, pw.before, ph.after, pw.after]),
+    attr.ints('dilations', [1, 1]),
+    attr.int('group', c),
+  ], `${name}.conv`);
+  return { x: y, h: ph.out, w: pw.out, c };
+}
+
+/** PReLU with one slope per channel (ONNX PRelu; the slope [C,1,1] broadcasts over NCHW). */
+export function onnxPrelu(g: GraphBuilder, name: string, f: Feat, slope: Float32Array): Feat {
+  if (slope.length !== f.c) throw new Error(`${name}: ${slope.length} PReLU slopes for ${f.c} channels`);
+  return { ...f, x: g.node('PRelu', [f.x, g.init(`${name}.alpha`, [f.c, 1, 1], slope)], [], `${name}.prelu`) };
+}

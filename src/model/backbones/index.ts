@@ -30,5 +30,5 @@ export function createBackbone(p: ParamStore, name: string, cfg: BackboneConfig,
   return kind.build(p, name, cfg, inChannels);
 }
 
-export type { BackboneKind, BackboneNet, PretrainedSource } from './types.js';
+export type { BackboneKind, BackboneNet, GraphNodeDef, PretrainedSource } from './types.js';
 export { dropout, globalAvgPool } from './layers.js';

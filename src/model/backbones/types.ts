@@ -25,11 +25,22 @@ export interface BackboneNet {
   outputSize(h: number, w: number, upTo?: number): { h: number; w: number };
 }
 
+/** A node of a tfjs graph model's topology (model.json `modelTopology.node`), as far as poi reads it. */
+export interface GraphNodeDef {
+  name: string;
+  op: string;
+  input?: string[];
+  attr?: Record<string, { list?: { i?: string[]; s?: string[] }; s?: string; i?: string; f?: number; type?: string }>;
+}
+
 /** Weights that ship inside an npm package, and how they become poi's parameters. */
 export interface PretrainedSource {
   /** npm package holding the weights (resolved from node_modules; nothing is downloaded). */
   package: string;
-  /** tfjs weights manifest inside the package. */
+  /**
+   * tfjs weights manifest inside the package: a weights manifest (a JSON array), or a graph model's
+   * model.json, whose topology is then handed to `convert` too.
+   */
   manifest: string;
   /** The licence of the weights themselves (not of the package code). */
   licence: string;
@@ -39,9 +50,10 @@ export interface PretrainedSource {
   install: string;
   /**
    * The package's tensors → poi parameters under `name`, for this config and input normalisation.
-   * Only parameters of the config's stages are returned.
+   * Only parameters of the config's stages are returned. `graph`: the nodes of a graph model's topology
+   * (when `manifest` is a model.json).
    */
-  convert(tensors: WeightMap, name: string, cfg: BackboneConfig, input: { channels: 1 | 3; mean: number; std: number }): WeightMap;
+  convert(tensors: WeightMap, name: string, cfg: BackboneConfig, input: { channels: 1 | 3; mean: number; std: number }, graph?: GraphNodeDef[]): WeightMap;
 }
 
 export interface BackboneKind {
