@@ -8,6 +8,7 @@ import * as tf from '../src/tf.js';
 import { initBackend } from '../src/backend/index.js';
 import { BACKBONES, createBackbone } from '../src/model/backbones/index.js';
 import { DLIB_DEPTHS, DLIB_WIDTHS } from '../src/model/backbones/dlib-resnet.js';
+import { MFN_DEPTHS, MFN_WIDTHS } from '../src/model/backbones/mobilefacenet.js';
 import type { BackboneConfig } from '../src/model/config.js';
 import { ParamStore } from '../src/model/params.js';
 import { pretrainedWeights, readPackageWeights } from '../src/model/pretrained.js';
@@ -47,12 +48,13 @@ test('every backbone kind builds, validates its config and counts FLOPs', () => 
     vgg: { kind: 'vgg', widths: [8, 16], depths: [1, 2], dropout: 0, pretrained: false },
     resnet: { kind: 'resnet', widths: [8, 16], depths: [1, 1], dropout: 0, pretrained: false },
     'dlib-resnet': dlib(2),
+    mobilefacenet: { kind: 'mobilefacenet', widths: MFN_WIDTHS.slice(0, 2), depths: MFN_DEPTHS.slice(0, 2), dropout: 0, pretrained: false },
   };
   assert.deepEqual(Object.keys(cfgs).sort(), Object.keys(BACKBONES).sort(), 'a test config per kind');
   for (const [kind, cfg] of Object.entries(cfgs)) {
     const p = new ParamStore(new Rng(1));
     const net = createBackbone(p, 'b', cfg, 1);
-    const size = kind === 'dlib-resnet' ? 64 : 20;
+    const size = kind === 'dlib-resnet' ? 64 : kind === 'mobilefacenet' ? 23 : 20;
     const f = net.features(tf.zeros([2, size, size, 1]) as tf.Tensor4D, { training: false, bnUpdates: [] });
     const o = net.outputSize(size, size);
     assert.deepEqual(f.shape, [2, o.h, o.w, net.outChannels], `${kind}: outputSize matches the feature map`);
@@ -61,7 +63,7 @@ test('every backbone kind builds, validates its config and counts FLOPs', () => 
     p.dispose();
   }
   assert.throws(() => createBackbone(new ParamStore(new Rng(1)), 'trn', { ...dlib(), widths: [32, 64, 96] }, 1), /dlib-resnet has fixed stages/);
-  assert.throws(() => createBackbone(new ParamStore(new Rng(1)), 'trn', { kind: 'nope' as never, widths: [8], depths: [1], dropout: 0, pretrained: false }, 1), /unknown backbone kind "nope"; kinds: vgg, resnet, dlib-resnet/);
+  assert.throws(() => createBackbone(new ParamStore(new Rng(1)), 'trn', { kind: 'nope' as never, widths: [8], depths: [1], dropout: 0, pretrained: false }, 1), /unknown backbone kind "nope"; kinds: vgg, resnet, dlib-resnet, mobilefacenet/);
 });
 
 test("dlib-resnet at 112 FLOPs: the count matches a hand count of the stem", () => {

@@ -37,7 +37,7 @@ test('config files: every value is type- and range-checked, the message names th
     [{ noise: 1.5 }, /config\.noise: expected a number from 0 to 0\.95, got 1\.5/],
     [{ model: { trn: { widths: [32, '64'] } } }, /config\.model\.trn\.widths\[1\]: expected a positive integer, got "64"/],
     [{ model: { trn: { widths: 32 } } }, /config\.model\.trn\.widths: expected a list, got 32/],
-    [{ model: { pin: { stem: { kind: 'vit' } } } }, /config\.model\.pin\.stem\.kind: expected one of "vgg", "resnet", "dlib-resnet", got "vit"/],
+    [{ model: { pin: { stem: { kind: 'vit' } } } }, /config\.model\.pin\.stem\.kind: expected one of "vgg", "resnet", "dlib-resnet", "mobilefacenet", got "vit"/],
     [{ model: { uncertainty: { enabled: 1 } } }, /config\.model\.uncertainty\.enabled: expected true or false, got 1/],
     [{ model: { pin: { regions: [{ name: 'all', aus: [1], box: [0, 0, 2, 1] }] } } }, /regions\[0\]\.box\[2\]: expected a number from 0 to 1, got 2/],
     [{ preset: 7 }, /config\.preset: expected a preset name, got 7/],

@@ -8,6 +8,7 @@ import { initBackend } from '../src/backend/index.js';
 import { mergeConfig, presetConfig, type PoiConfig, type PoiConfigOverrides } from '../src/model/config.js';
 import { loadModel, saveModel, type TensorMap } from '../src/model/io.js';
 import { DLIB_DEPTHS, DLIB_WIDTHS } from '../src/model/backbones/dlib-resnet.js';
+import { MFN_DEPTHS, MFN_WIDTHS } from '../src/model/backbones/mobilefacenet.js';
 import { PoiModel } from '../src/model/poi.js';
 import { buildTrnOnnx, readTrnSource } from '../src/onnx/export.js';
 import { decodeModel, encodeModel, tensorFloats } from '../src/onnx/proto.js';
@@ -89,6 +90,9 @@ async function randomiseBn(model: PoiModel, seed: number): Promise<void> {
     else if (name.endsWith('.bn.beta') || name.endsWith('.bn.mean')) t.values = r(-0.3, 0.3);
     else if (name.endsWith('.bn.var')) t.values = r(0.2, 3);
     else if (name.endsWith('.b')) t.values = r(-0.2, 0.2);
+    else if (name.endsWith('.alpha')) t.values = r(-0.5, 0.5);
+    // kernels initialised to zero (mobilefacenet's residual branches end in one) must be exercised too
+    else if (name.endsWith('.w') && t.values.every((v) => v === 0)) t.values = r(-0.05, 0.05);
   }
   model.params.load(vals);
 }
@@ -126,6 +130,10 @@ const RANDOM: Array<[string, PoiConfigOverrides]> = [
   // dlib's ResNet-29 (random weights): 'valid' strided convs, zero-padded down blocks, avg-pool shortcuts
   ['dlib-resnet, 112x112, POI with uncertainty head',
     { model: { input: { height: 112, width: 112, channels: 1, mean: 0.5, std: 0.25 }, trn: { kind: 'dlib-resnet', widths: DLIB_WIDTHS, depths: DLIB_DEPTHS, dropout: 0.3, pretrained: false } } }],
+  // MobileFaceNet (random weights and PReLU slopes): depthwise convs (Conv with group = C), PRelu,
+  // residual adds, stride-2 'same' convs on an odd size (57 → 29 → 15 → 8 → 4)
+  ['ce mobilefacenet, 57x57x3, no uncertainty head',
+    { model: { method: 'ce', input: { height: 57, width: 57, channels: 3, mean: 0.5, std: 0.25 }, trn: { kind: 'mobilefacenet', widths: MFN_WIDTHS, depths: MFN_DEPTHS, dropout: 0.3, pretrained: false } } }],
 ];
 
 for (const [label, over] of RANDOM) {
@@ -189,7 +197,7 @@ test('the ONNX protobuf round-trips: decode gives back what was encoded', async 
 test('unsupported layers and mismatched weights fail with a clear error', async () => {
   const src = await vggSource();
   const odd = { ...src, config: { ...src.config, trn: { ...src.config.trn, kind: 'mobilenet' as 'vgg' } } };
-  assert.throws(() => buildTrnOnnx(odd), /\/m: trn: unknown backbone kind "mobilenet"; kinds: vgg, resnet, dlib-resnet/);
+  assert.throws(() => buildTrnOnnx(odd), /\/m: trn: unknown backbone kind "mobilenet"; kinds: vgg, resnet, dlib-resnet, mobilefacenet/);
   const extra = new Map(src.weights);
   extra.set('trn.attention.w', { shape: [4], values: new Float32Array(4) });
   assert.throws(() => buildTrnOnnx({ ...src, weights: extra }), /unsupported TRN layer\(s\) for ONNX export: parameters "trn\.attention\.w"/);

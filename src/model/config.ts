@@ -24,8 +24,8 @@ export interface InputSpec {
 }
 
 export interface BackboneConfig {
-  /** A row of src/model/backbones (BACKBONES): 'vgg', 'resnet' (from scratch), 'dlib-resnet' (pretrained). */
-  kind: 'vgg' | 'resnet' | 'dlib-resnet';
+  /** A row of src/model/backbones (BACKBONES): 'vgg', 'resnet' (from scratch), 'dlib-resnet', 'mobilefacenet' (pretrained). */
+  kind: 'vgg' | 'resnet' | 'dlib-resnet' | 'mobilefacenet';
   /** Channels per stage. */
   widths: number[];
   /** Convs (vgg) or residual blocks (resnet) per stage. */

@@ -5,6 +5,7 @@
 import type { BackboneConfig } from '../config.js';
 import type { ParamStore } from '../params.js';
 import { dlibResnet } from './dlib-resnet.js';
+import { mobileFaceNet } from './mobilefacenet.js';
 import { resnet } from './resnet.js';
 import type { BackboneKind, BackboneNet } from './types.js';
 import { vgg } from './vgg.js';
@@ -13,6 +14,7 @@ export const BACKBONES = {
   vgg,
   resnet,
   'dlib-resnet': dlibResnet,
+  mobilefacenet: mobileFaceNet,
 } satisfies Record<string, BackboneKind>;
 
 export type BackboneKindName = keyof typeof BACKBONES;
