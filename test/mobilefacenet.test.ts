@@ -10,9 +10,10 @@ import * as tf from '../src/tf.js';
 import { initBackend } from '../src/backend/index.js';
 import { BACKBONES, createBackbone } from '../src/model/backbones/index.js';
 import { convertMobileFaceNet, MFN_DEPTHS, MFN_WIDTHS } from '../src/model/backbones/mobilefacenet.js';
-import type { BackboneConfig } from '../src/model/config.js';
+import { type BackboneConfig, presetConfig } from '../src/model/config.js';
 import { type Ctx, ParamStore } from '../src/model/params.js';
-import { packageDir, pretrainedWeights, readPackageGraph, readPackageWeights } from '../src/model/pretrained.js';
+import { PoiModel } from '../src/model/poi.js';
+import { loadPretrainedBackbones, packageDir, pretrainedWeights, readPackageGraph, readPackageWeights } from '../src/model/pretrained.js';
 import type { WeightMap } from '../src/onnx/graph.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -236,5 +237,23 @@ test('mobilefacenet trains: one step from the package weights gives every parame
   } finally {
     tf.dispose([value, ...Object.values(grads), x, head, y]);
     p.dispose();
+  }
+});
+
+test('the mobilefacenet preset: 112x112 RGB, TRN and PIN stem (first 2 stages) start from the package weights', { skip }, async () => {
+  const cfg = presetConfig('mobilefacenet');
+  assert.deepEqual([cfg.model.input.height, cfg.model.input.width, cfg.model.input.channels], [S, S, 3]);
+  const model = new PoiModel(cfg.model, ['neutral', 'happiness', 'surprise', 'sadness', 'anger', 'disgust', 'fear', 'contempt'], 1);
+  try {
+    const lines = await loadPretrainedBackbones(model);
+    assert.equal(lines.length, 2);
+    assert.match(lines[0], /^trn: mobilefacenet from @vladmandic\/human-models\/models\/mobilefacenet\.json \(\d+ tensors; weights: unstated\)/);
+    const want = await pretrainedWeights('pin.stem', cfg.model.pin.stem, cfg.model.input);
+    const name = 'pin.stem.Conv2d_2_InvResBlock_3.SeparableConv2d.alpha';
+    assert.deepEqual(Array.from(model.params.trainable.get(name)!.dataSync()), Array.from(want.get(name)!.values));
+    assert.ok(model.pretrainedParams().has('trn.Conv2d_7.w') && !model.pretrainedParams().has('trn.head.w'));
+    assert.equal(presetConfig('ce+mobilefacenet').model.method, 'ce');
+  } finally {
+    model.dispose();
   }
 });

@@ -148,7 +148,8 @@ ${Object.values(COMMANDS).map((c) => indent(synopsis(c))).join('\n')}
 ${COMMON}
 
 Presets: poi (default), ce, ld, poi-no-prior, poi-no-mutual, poi-no-uncertainty, dlib (pretrained
-dlib ResNet for TRN and PIN at 112x112), tiny; join with "+",
+dlib ResNet for TRN and PIN at 112x112), mobilefacenet (pretrained MobileFaceNet, 112x112 RGB), tiny;
+join with "+",
 e.g. --config ce+tiny. A JSON file may hold {"preset": "...", ...overrides}.
 `;
 

