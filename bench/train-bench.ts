@@ -2,7 +2,7 @@
  * `npm run bench`: training images/s and inference faces/s of poi's networks on this machine, in one
  * run, so the ratios between rows are meaningful even on a noisy shared machine.
  *
- *   node dist/bench/train-bench.js [--backend wasm] [--batch 64] [--steps 6] [--only poi,ce]
+ *   node dist/bench/train-bench.js [--backend wasm] [--batch 64] [--steps 6] [--rounds 1] [--only poi,ce+dlib]
  */
 import { parseArgs } from 'node:util';
 import * as tf from '../src/tf.js';
@@ -17,6 +17,7 @@ const { values: v } = parseArgs({
     batch: { type: 'string', default: '64' },
     steps: { type: 'string', default: '6' },
     only: { type: 'string' },
+    rounds: { type: 'string', default: '1' },
   },
 });
 const BATCH = Number(v.batch);
@@ -37,15 +38,19 @@ const ROWS: Array<[string, string, PoiConfigOverrides, number?]> = [
   // the pretrained dlib ResNet-29 at 112x112 (weights do not change the speed: random here)
   ['poi  dlib-resnet 112 (PIN: 2 stages)', 'poi+dlib', {}],
   ['ce   dlib-resnet 112', 'ce+dlib', {}],
+  // MobileFaceNet at 112x112 RGB (depthwise convs and PReLU: native kernels)
+  ['poi  mobilefacenet 112 (PIN: 2 stages)', 'poi+mobilefacenet', {}],
+  ['ce   mobilefacenet 112', 'ce+mobilefacenet', {}],
 ];
 
 const backend = await initBackend({ backend: v.backend });
-console.log(`backend ${backend}, batch ${BATCH}, ${STEPS} timed steps after 2 warm-up steps, ${new Date().toISOString()}`);
-console.log(`${'network'.padEnd(30)} ${'TRN MFLOP'.padStart(9)} ${'PIN MFLOP'.padStart(9)} ${'train img/s'.padStart(12)} ${'infer img/s'.padStart(12)} ${'GFLOP/s train'.padStart(13)}`);
+const ROUNDS = Number(v.rounds);
+console.log(`backend ${backend}, batch ${BATCH}, ${STEPS} timed steps after 2 warm-up steps${ROUNDS > 1 ? `, median of ${ROUNDS} interleaved rounds` : ''}, ${new Date().toISOString()}`);
+console.log(`${'network'.padEnd(38)} ${'TRN MFLOP'.padStart(9)} ${'PIN MFLOP'.padStart(9)} ${'train img/s'.padStart(12)} ${'infer img/s'.padStart(12)} ${'GFLOP/s train'.padStart(13)}`);
 const only = v.only?.split(',');
-let base = 0;
-for (const [label, preset, over, rowBatch] of ROWS) {
-  if (only && !only.some((o) => preset.split('+').includes(o))) continue;
+const rows = ROWS.filter(([, preset]) => !only || only.some((o) => o === preset || preset.split('+').includes(o)));
+/** One row once: a fresh model, 2 warm-up steps, then the timed training steps and inference passes. */
+function measure([, preset, over, rowBatch]: (typeof ROWS)[number]): { train: number; infer: number; trn: number; pin: number } {
   const B = rowBatch ?? BATCH;
   const cfg = mergeConfig(presetConfig(preset), over);
   const m = new PoiModel(cfg.model, classes, 1);
@@ -57,12 +62,21 @@ for (const [label, preset, over, rowBatch] of ROWS) {
   infer();
   const inf = imagesPerSec(infer, STEPS, B);
   const f = m.flops();
-  // a training step is about 3x the forward FLOPs (forward, input gradient, weight gradient)
-  const gflops = (3 * (f.trn + f.pin) * train) / 1e9;
-  if (!base) base = train;
-  console.log(
-    `${label.padEnd(30)} ${(f.trn / 1e6).toFixed(0).padStart(9)} ${(f.pin / 1e6).toFixed(0).padStart(9)} ${train.toFixed(1).padStart(12)} ${inf.toFixed(1).padStart(12)} ${gflops.toFixed(1).padStart(13)}`,
-  );
   m.dispose();
   tf.dispose([x, y]);
+  return { train, infer: inf, ...f };
 }
+const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
+// rounds interleave the rows, so a change in the machine's load hits every row alike
+const runs = rows.map(() => [] as ReturnType<typeof measure>[]);
+for (let r = 0; r < ROUNDS; r++) rows.forEach((row, i) => runs[i].push(measure(row)));
+rows.forEach(([label], i) => {
+  const train = median(runs[i].map((m) => m.train));
+  const inf = median(runs[i].map((m) => m.infer));
+  const { trn, pin } = runs[i][0];
+  // a training step is about 3x the forward FLOPs (forward, input gradient, weight gradient)
+  const gflops = (3 * (trn + pin) * train) / 1e9;
+  console.log(
+    `${label.padEnd(38)} ${(trn / 1e6).toFixed(0).padStart(9)} ${(pin / 1e6).toFixed(0).padStart(9)} ${train.toFixed(1).padStart(12)} ${inf.toFixed(1).padStart(12)} ${gflops.toFixed(1).padStart(13)}`,
+  );
+});
