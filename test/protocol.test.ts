@@ -92,3 +92,12 @@ test('protocol tables: mean ± sample std over the recorded seeds, and each run 
     for (const s of r.seeds) assert.ok(lines[i].includes(r.seeds.length === 1 ? `--seed ${s} ` : `for s in ${r.seeds.join(' ')};`), `${r.id}: seed ${s}`);
   });
 });
+
+test('configs/noise-long: the protocol configs with only the schedule lengthened (10 epochs), fixed before any run', () => {
+  for (const name of ['ce', 'poi', 'poi-reject']) {
+    const long = resolveConfig(join(root, 'configs', 'noise-long', `${name}.json`));
+    const short = resolveConfig(join(root, 'configs', 'protocol', `${name}.json`));
+    assert.equal(long.train.epochs, 10, name);
+    assert.deepEqual({ ...long, train: { ...long.train, epochs: 0 } }, { ...short, train: { ...short.train, epochs: 0 } }, name);
+  }
+});
