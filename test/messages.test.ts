@@ -124,3 +124,14 @@ test('a write that fails (no space left) names the file', async () => {
 test('--backend bogus lists the backends there are', async () => {
   await assert.rejects(initBackend({ backend: 'bogus' }), /unknown backend "bogus"; choose auto, wasm, cpu or tensorflow/);
 });
+
+test('a trap in the WebAssembly backend during a step is explained: where, the batch, what to try', async () => {
+  const { wasmFailureExplained } = await import('../src/train/trainer.js');
+  assert.throws(
+    () => wasmFailureExplained(4, 1, [64, 112, 112, 1], () => { throw new WebAssembly.RuntimeError('divide by zero'); }),
+    /WebAssembly backend failed \(divide by zero\) at step 5 of epoch 2, a batch of 64 at 112x112x1; .*smaller --batch-size/,
+  );
+  const other = new Error('not wasm');
+  assert.throws(() => wasmFailureExplained(0, 0, [1, 1, 1, 1], () => { throw other; }), (e) => e === other);
+  assert.equal(wasmFailureExplained(0, 0, [1, 1, 1, 1], () => 7), 7);
+});

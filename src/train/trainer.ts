@@ -306,6 +306,25 @@ async function setupRun(opts: TrainOptions, log: (m: string) => void): Promise<S
  * One epoch of training from the state's position: a step per batch, the running sums, a mid-epoch
  * checkpoint when one is due. 'stopped' when the process's step budget (maxSteps) ran out, after a checkpoint.
  */
+/**
+ * A trap inside the WebAssembly backend (tfjs-wasm reports an exhausted heap as a RuntimeError such as
+ * "divide by zero" or "memory access out of bounds") becomes an error that says where it happened and
+ * what usually helps; the last checkpoint is left as it was.
+ */
+export function wasmFailureExplained<T>(step: number, epoch: number, shape: readonly number[], f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (!(e instanceof WebAssembly.RuntimeError)) throw e;
+    const [b, h, w, c] = shape;
+    throw new Error(
+      `the WebAssembly backend failed (${e.message}) at step ${step + 1} of epoch ${epoch + 1}, a batch of ${b} at ${h}x${w}x${c}; ` +
+        `this is usually its 4 GB memory running out: try a smaller --batch-size. No weights were written for this step.`,
+      { cause: e },
+    );
+  }
+}
+
 async function trainOneEpoch(s: Session, saver: CheckpointSaver, budget: { maxSteps?: number; stepsThisProcess: number }, progress: boolean): Promise<'done' | 'stopped'> {
   const { config, classes, model, optimizer, steps, state } = s;
   const tc = config.train;
@@ -320,7 +339,7 @@ async function trainOneEpoch(s: Session, saver: CheckpointSaver, budget: { maxSt
     const ctx: Ctx = { training: true, bnUpdates: [], seed: (Rng.derive(config.seed, epoch, step).next() * 2 ** 31) | 0 };
     const partsOut: Record<string, number> = {};
     let correct = 0;
-    const { value, grads } = tf.variableGrads(() => {
+    const { value, grads } = wasmFailureExplained(step, epoch, batch.shape, () => tf.variableGrads(() => {
       const x = tf.tensor4d(batch.x, batch.shape);
       const y = tf.tensor1d(batch.labels, 'int32');
       const soft = batch.soft ? tf.tensor2d(batch.soft, [batch.shape[0], classes.length]) : null;
@@ -328,7 +347,7 @@ async function trainOneEpoch(s: Session, saver: CheckpointSaver, budget: { maxSt
       for (const [k, v] of Object.entries(out.parts)) partsOut[k] = v.dataSync()[0];
       correct = tf.sum(tf.cast(tf.equal(tf.argMax(out.logits, 1), y), 'float32')).dataSync()[0];
       return out.total;
-    });
+    }));
     const loss = (await value.data())[0];
     if (!Number.isFinite(loss)) {
       tf.dispose([value, ...Object.values(grads)]);
