@@ -16,6 +16,14 @@ export const CHROMIUM = '/usr/bin/chromium';
 /** A skip reason where chromium is not installed, else false. */
 export const NO_CHROMIUM = !existsSync(CHROMIUM) && `${CHROMIUM} is missing (apt-get install chromium)`;
 
+/** A face card as the demo page shows it (its data attributes, read back by the browser tests). */
+export interface PageCard {
+  box: { x: number; y: number; width: number; height: number };
+  emotions: Record<string, number>;
+  emotion: string;
+  confidence: number;
+}
+
 export interface Demo {
   proc: ChildProcess;
   /** The page's address, with its trailing slash. */

@@ -14,7 +14,7 @@ import sharp from 'sharp';
 import { describeUncertainty, orList } from '../src/ui/describe.js';
 import { startDemoServer } from '../src/demo/server.js';
 import { tempDir } from './helpers.js';
-import { loadDemoPage, NO_CHROMIUM, openPage, POI, ROOT, startDemo } from './browser.js';
+import { loadDemoPage, NO_CHROMIUM, openPage, type PageCard, POI, ROOT, startDemo } from './browser.js';
 
 const MODEL = join(ROOT, 'models', 'poi-ferplus');
 const require = createRequire(import.meta.url);
@@ -106,11 +106,7 @@ interface PredictLine {
   confidence: number;
 }
 
-interface PageFace {
-  box: { x: number; y: number; width: number; height: number };
-  emotions: Record<string, number>;
-  confidence: number;
-  emotion: string;
+interface PageFace extends PageCard {
   level: string;
 }
 

@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeFaceClip } from '../bench/webcam-clip.js';
-import { loadDemoPage, NO_CHROMIUM, openPage, startDemo as startPoiDemo, type Demo } from './browser.js';
+import { loadDemoPage, NO_CHROMIUM, openPage, startDemo as startPoiDemo, type Demo, type PageCard } from './browser.js';
 
 /** One `poi demo --port 0` for the whole file, started by the first test that needs it. */
 let demo: Promise<Demo> | null = null;
@@ -51,19 +51,12 @@ interface Stats {
   height: number;
 }
 
-interface Card {
-  box: { x: number; y: number; width: number; height: number };
-  emotions: Record<string, number>;
-  emotion: string;
-  confidence: number;
-}
-
 /**
  * The face cards on the page (the same cards as the photo mode's) once they show two faces from `detector`,
  * read in the same turn as that check (the live loop redraws them a few times a second, and face-api's
  * tiny detector misses a face on some frames).
  */
-async function twoCards(page: import('playwright-core').Page, detector: string): Promise<Card[]> {
+async function twoCards(page: import('playwright-core').Page, detector: string): Promise<PageCard[]> {
   const h = await page.waitForFunction(
     (det) => {
       const el = document.getElementById('faces')!;
@@ -76,11 +69,11 @@ async function twoCards(page: import('playwright-core').Page, detector: string):
     detector,
     { timeout: 60_000, polling: 100 },
   );
-  return (await h.jsonValue()) as Card[];
+  return (await h.jsonValue()) as PageCard[];
 }
 
 /** The clip's two faces, each with a distribution over the 8 classes, its emotion, a confidence and a face-sized box in the frame. */
-function checkCards(cards: Card[], what: string): void {
+function checkCards(cards: PageCard[], what: string): void {
   assert.equal(cards.length, 2, what);
   for (const c of cards) {
     const probs = Object.values(c.emotions);
