@@ -35,6 +35,12 @@ export const ROWS = [
   { id: 'poi-n10', label: 'POI, 10% noise', config: 'configs/protocol/poi.json', noise: 10, seeds: [1] },
   { id: 'ce-n20', label: 'CE, 20% noise', config: 'configs/protocol/ce.json', noise: 20, seeds: [1] },
   { id: 'poi-n20', label: 'POI, 20% noise', config: 'configs/protocol/poi.json', noise: 20, seeds: [1] },
+  // 10 epochs instead of 3: long enough for CE to start fitting the flipped labels (configs/noise-long/)
+  { id: 'ce-long-n30', label: 'CE, 30% noise, 10 epochs', config: 'configs/noise-long/ce.json', noise: 30, seeds: [1] },
+  { id: 'poi-long-n30', label: 'POI, 30% noise, 10 epochs', config: 'configs/noise-long/poi.json', noise: 30, seeds: [1] },
+  { id: 'ce-long', label: 'CE, 10 epochs', config: 'configs/noise-long/ce.json', seeds: [1] },
+  { id: 'poi-long', label: 'POI, 10 epochs', config: 'configs/noise-long/poi.json', seeds: [1] },
+  { id: 'poi-reject-long-n30', label: 'POI rejecting labels both networks doubt, 30% noise, 10 epochs', config: 'configs/noise-long/poi-reject.json', noise: 30, seeds: [1] },
 ];
 
 /** Runs in the order they are trained: every row's first seed, then second seeds, then third. */
