@@ -1,6 +1,6 @@
 /**
  * Inference benchmark (issue 5), about a minute:
- *   - TRN alone on aligned 48x48 crops, faces/s at batch 1 and batch 64, on BOTH runtimes the recognizer
+ *   - TRN alone on aligned crops at the model's input (size, channels, alignSize from its model.json), faces/s at batch 1 and batch 64, on BOTH runtimes the recognizer
  *     has: tfjs (wasm) and onnxruntime-node (the default when it loads);
  *   - face-api's expression model (faceExpressionNet, tfjs wasm) on the same aligned faces (112x112 RGB, its
  *     input), batch 1 and 64, in the same run, and the ratios (target: TRN >= 5x faster per face);
@@ -55,16 +55,18 @@ results.defaultRuntime = r.backend;
 
 // the same aligned faces for both models: every face in face-api's six sample photos
 const det = await FaceDetector.create({ detector: 'ssd' });
-const grey: Uint8Array[] = [];
+const spec = r.manifest.input;
+const per = spec.width * spec.height * spec.channels;
+const crops: Uint8Array[] = [];
 const rgb112: Uint8Array[] = [];
 for (let i = 1; i <= 6; i++) {
   const photo = await decodePhoto(faceApiSample(i));
   for (const f of await det.detect(photo.image.data as Uint8Array, photo.image.width, photo.image.height)) {
-    grey.push(alignFace(photo.image, f.landmarks, { size: 48, channels: 1 }).pixels);
+    crops.push(alignFace(photo.image, f.landmarks, { size: spec.width, channels: spec.channels, alignSize: spec.alignSize }).pixels);
     rgb112.push(alignFace(photo.image, f.landmarks, { size: 112, channels: 3 }).pixels);
   }
 }
-console.log(`${grey.length} aligned faces from face-api's sample1-6.jpg`);
+console.log(`${crops.length} aligned faces from face-api's sample1-6.jpg, ${spec.width}x${spec.height}x${spec.channels} for poi`);
 const batch = (src: Uint8Array[], n: number, per: number) => {
   const out = new Uint8Array(n * per);
   for (let i = 0; i < n; i++) out.set(src[i % src.length], i * per);
@@ -72,8 +74,8 @@ const batch = (src: Uint8Array[], n: number, per: number) => {
 };
 
 // TRN alone (each runtime) and face-api's expression model on the same faces, in interleaved rounds
-const b1 = batch(grey, 1, 48 * 48);
-const b64 = batch(grey, 64, 48 * 48);
+const b1 = batch(crops, 1, per);
+const b64 = batch(crops, 64, per);
 const fa = loadFaceApi();
 await loadNet(fa, 'faceExpressionNet');
 const fe = fa.nets.faceExpressionNet;
@@ -101,14 +103,14 @@ for (const { name } of trn) {
 
 // the whole predict path, per photo (files read from disk each time, as `poi predict` does)
 const photos = [1, 2, 3, 4, 5, 6].map((i) => faceApiSample(i));
-// decoding alone (sharp at full size + poi's shrink to 1280 px, src/face/resize.ts): part of the path below
+// decoding alone (sharp: decode and shrink to 1280 px): part of the path below
 {
   await decodePhoto(photos[0]);
   const t0 = performance.now();
   for (const p of photos) await decodePhoto(p);
   results.decodeMsPerPhoto = (performance.now() - t0) / photos.length;
 }
-for (const detector of ['ssd', 'tiny'] as const) {
+for (const detector of ['ssd', 'tiny', 'blazeface'] as const) {
   const rr = detector === 'ssd' ? r : await createRecognizer({ backend: values.backend, detector });
   await rr.recognize(photos[0]);
   const t0 = performance.now();
@@ -175,7 +177,7 @@ ${lines.join('\n')}
 (medians of ${ROUNDS} interleaved rounds of ${f(SECONDS / ROUNDS)} s each)
 
 whole predict path (decode, detect, landmarks, align, TRN on ${results.defaultRuntime}), ms per photo (1920 px, 1-5 faces):
-  ssd detector ${f(n('predictMsPerPhoto_ssd'))} ms, tiny detector ${f(n('predictMsPerPhoto_tiny'))} ms; of which decoding and shrinking ${f(n('decodeMsPerPhoto'))} ms
+  ssd detector ${f(n('predictMsPerPhoto_ssd'))} ms, tiny ${f(n('predictMsPerPhoto_tiny'))} ms, blazeface ${f(n('predictMsPerPhoto_blazeface'))} ms; of which decoding and shrinking ${f(n('decodeMsPerPhoto'))} ms
 poi serve on 127.0.0.1, 4 clients, concurrency 1, tiny detector:
   ${f(n('serverRequestsPerSec'))} requests/s, p50 ${f(n('serverP50Ms'))} ms, p95 ${f(n('serverP95Ms'))} ms, ${n('serverErrors')} errors`);
 if (values.json) writeFileSync(values.json, JSON.stringify(results, null, 2) + '\n');
