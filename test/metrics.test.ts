@@ -10,6 +10,7 @@ import {
   KL_EPS,
   klToVotes,
   meanClassAccuracy,
+  noiseFit,
   perClass,
   ranks,
   riskCoverage,
@@ -355,4 +356,22 @@ test('formatReport: confusion matrix fits 100 columns with 8 long class names', 
     assert.ok(cls[i].startsWith(row.slice(0, 15)), row);
     assert.deepEqual(row.slice(16).trim().split(/\s+/).map(Number), cm[i]);
   }
+});
+
+test('noiseFit: flipped faces split into memorised (flipped label), recovered (original) and neither; the rest scored against their label', () => {
+  // 6 faces; faces 1, 3 and 4 flipped; face 5 unlabelled
+  const labels = Int32Array.from([0, 1, 2, 0, 1, -1]);
+  const flips = [
+    { index: 1, from: 1, to: 2 },
+    { index: 3, from: 0, to: 1 },
+    { index: 4, from: 1, to: 0 },
+  ];
+  // face 1 predicts its flipped label, face 3 its original one, face 4 a third class; clean faces 0 right, 2 wrong
+  const pred = Int32Array.from([0, 2, 1, 0, 2, 0]);
+  const f = noiseFit(pred, labels, flips);
+  assert.equal(f.flipped, 3);
+  assert.equal(f.clean, 2);
+  assert.equal(f.memorised, 1 / 3);
+  assert.equal(f.recovered, 1 / 3);
+  assert.equal(f.cleanAccuracy, 1 / 2);
 });

@@ -602,3 +602,36 @@ export function evaluate(input: EvaluateInput): EvalReport {
   }
   return report;
 }
+
+/** How much of a label-noise list a model fits (see bench/noise-fit.ts). */
+export interface NoiseFit {
+  flipped: number;
+  clean: number;
+  /** Share of flipped faces predicted as their flipped label. */
+  memorised: number;
+  /** Share of flipped faces predicted as their original label. */
+  recovered: number;
+  /** Accuracy on the faces the list left alone. */
+  cleanAccuracy: number;
+}
+
+/** The counts behind NoiseFit, from predictions, the original labels and the flips. */
+export function noiseFit(pred: Int32Array, labels: Int32Array, flips: { index: number; from: number; to: number }[]): NoiseFit {
+  const isFlipped = new Uint8Array(labels.length);
+  let memorised = 0;
+  let recovered = 0;
+  for (const f of flips) {
+    isFlipped[f.index] = 1;
+    if (pred[f.index] === f.to) memorised++;
+    else if (pred[f.index] === f.from) recovered++;
+  }
+  let clean = 0;
+  let right = 0;
+  labels.forEach((y, i) => {
+    if (y < 0 || isFlipped[i]) return;
+    clean++;
+    if (pred[i] === y) right++;
+  });
+  const n = flips.length;
+  return { flipped: n, clean, memorised: memorised / n, recovered: recovered / n, cleanAccuracy: right / clean };
+}

@@ -1,0 +1,50 @@
+/**
+ * How much of a noise list a trained model has memorised: TRN over the training split (no augmentation),
+ * split into the faces whose label the list flipped and the rest. For a flipped face, "memorised" is
+ * the prediction equal to the flipped (wrong) label, "recovered" equal to the original one; for the
+ * other faces, accuracy against their label. A method robust to label noise keeps "memorised" low;
+ * a training accuracy on noisy labels says nothing about which half it fits.
+ *
+ *   node dist/bench/noise-fit.js --noise-list noise/ferplus/FER2013Train-n30-seed1.csv [--data ../shared/data/ferplus]
+ *       [--json out.json] <model dir> [<model dir> ...]
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadModel } from '../src/model/io.js';
+import { defaultSplits, loadSet } from '../src/data/load.js';
+import { readNoiseList } from '../src/data/noise.js';
+import { predictSet } from '../src/eval/predict.js';
+import { initBackend } from '../src/backend/index.js';
+import { argmaxRows, noiseFit, type NoiseFit } from '../src/eval/metrics.js';
+
+const { values: v, positionals: models } = parseArgs({
+  options: {
+    data: { type: 'string', default: '../shared/data/ferplus' },
+    'noise-list': { type: 'string' },
+    json: { type: 'string' },
+  },
+  allowPositionals: true,
+});
+if (!v['noise-list'] || !models.length) {
+  console.error('usage: node dist/bench/noise-fit.js --noise-list <csv> [--data dir] [--json out.json] <model dir> [...]');
+  process.exit(2);
+}
+
+await initBackend({});
+const out: Record<string, NoiseFit> = {};
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+for (const dir of models) {
+  const { model, manifest } = await loadModel(dir);
+  const split = defaultSplits(v.data!).train;
+  const { set } = await loadSet(v.data!, split, manifest.input, { classes: manifest.classes, quiet: true });
+  const flips = readNoiseList(v['noise-list']!, set.paths, set.labels, manifest.classes);
+  const { probs } = await predictSet(model, set);
+  const fit = noiseFit(argmaxRows(probs, model.numClasses), set.labels, flips);
+  out[dir] = fit;
+  console.log(
+    `${dir}: ${fit.flipped} flipped faces: memorised ${pct(fit.memorised)}, recovered ${pct(fit.recovered)}; ` +
+      `${fit.clean} other faces: accuracy ${pct(fit.cleanAccuracy)}`,
+  );
+  model.dispose();
+}
+if (v.json) writeFileSync(v.json, JSON.stringify({ noiseList: v['noise-list'], data: v.data, models: out }, null, 2) + '\n');
