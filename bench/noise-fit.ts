@@ -6,7 +6,10 @@
  * a training accuracy on noisy labels says nothing about which half it fits.
  *
  *   node dist/bench/noise-fit.js --noise-list noise/ferplus/FER2013Train-n30-seed1.csv [--data ../shared/data/ferplus]
- *       [--json out.json] <model dir> [<model dir> ...]
+ *       [--json out.json] <model dir or checkpoint.bin> [...]
+ *
+ * A run's best/ is the epoch chosen on FER2013Valid; its checkpoint.bin holds the last epoch's weights, which
+ * is where memorisation shows.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -14,6 +17,7 @@ import { loadModel } from '../src/model/io.js';
 import { defaultSplits, loadSet } from '../src/data/load.js';
 import { readNoiseList } from '../src/data/noise.js';
 import { predictSet } from '../src/eval/predict.js';
+import { modelFromCheckpoint } from '../src/train/trainer.js';
 import { initBackend } from '../src/backend/index.js';
 import { argmaxRows, noiseFit, type NoiseFit } from '../src/eval/metrics.js';
 
@@ -34,10 +38,12 @@ await initBackend({});
 const out: Record<string, NoiseFit> = {};
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 for (const dir of models) {
-  const { model, manifest } = await loadModel(dir);
+  const { model, input, classes } = dir.endsWith('.bin')
+    ? await modelFromCheckpoint(dir).then((c) => ({ model: c.model, input: c.config.model.input, classes: c.classes }))
+    : await loadModel(dir).then((m) => ({ model: m.model, input: m.manifest.input, classes: m.manifest.classes }));
   const split = defaultSplits(v.data!).train;
-  const { set } = await loadSet(v.data!, split, manifest.input, { classes: manifest.classes, quiet: true });
-  const flips = readNoiseList(v['noise-list']!, set.paths, set.labels, manifest.classes);
+  const { set } = await loadSet(v.data!, split, input, { classes, quiet: true });
+  const flips = readNoiseList(v['noise-list']!, set.paths, set.labels, classes);
   const { probs } = await predictSet(model, set);
   const fit = noiseFit(argmaxRows(probs, model.numClasses), set.labels, flips);
   out[dir] = fit;

@@ -7,7 +7,7 @@ import { initBackend } from '../src/backend/index.js';
 import { presetConfig, type PoiConfig } from '../src/model/config.js';
 import { loadModel, readCheckpoint } from '../src/model/io.js';
 import { PoiModel } from '../src/model/poi.js';
-import { NonFiniteLossError, resumableWith, train, readLog } from '../src/train/trainer.js';
+import { modelFromCheckpoint, NonFiniteLossError, resumableWith, train, readLog } from '../src/train/trainer.js';
 import { predictSet } from '../src/eval/predict.js';
 import { syntheticSet, tempDir } from './helpers.js';
 
@@ -48,6 +48,18 @@ test('POI trains on generated data: loss falls, accuracy rises, run folder compl
   assert.ok(Math.abs(correct / valSet.labels.length - (manifest.metrics.accuracy as number)) < 1e-9);
   assert.deepEqual(manifest.classes, trainSet.classes);
   model.dispose();
+  // the checkpoint holds the last epoch's weights: they reproduce that epoch's validation accuracy
+  const last = await modelFromCheckpoint(join(out, 'checkpoint.bin'));
+  assert.equal(last.epoch, 4);
+  const lp = await predictSet(last.model, valSet);
+  let lastCorrect = 0;
+  for (let i = 0; i < valSet.labels.length; i++) {
+    const row = Array.from(lp.probs.subarray(i * 8, i * 8 + 8));
+    if (row.indexOf(Math.max(...row)) === valSet.labels[i]) lastCorrect++;
+  }
+  assert.ok(Math.abs(lastCorrect / valSet.labels.length - h[3].val!.accuracy) < 1e-9);
+  last.model.dispose();
+  await assert.rejects(modelFromCheckpoint(join(out, 'best', 'weights.bin')), /weights\.bin/);
 });
 
 test('resume (at an epoch end and mid-epoch) gives the same weights as an uninterrupted run', async () => {

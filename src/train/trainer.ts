@@ -106,6 +106,19 @@ export class NonFiniteError extends Error {}
 /** The loss of a step was NaN or infinite. */
 export class NonFiniteLossError extends NonFiniteError {}
 
+/**
+ * The model as a run's checkpoint holds it (its last saved step, not its best epoch), for analyses of
+ * the final weights; the optimizer's state is left out.
+ */
+export async function modelFromCheckpoint(file: string): Promise<{ model: PoiModel; config: PoiConfig; classes: string[]; epoch: number }> {
+  const { header, tensors } = await readCheckpoint<CheckpointHeader>(file);
+  if (header.kind !== 'poi-checkpoint') throw new Error(`${file}: not a poi training checkpoint`);
+  const model = new PoiModel(header.config.model, header.classes, header.config.seed);
+  const params: TensorMap = new Map([...tensors].filter(([k]) => !k.includes('#')));
+  model.params.load(params, file);
+  return { model, config: header.config, classes: header.classes, epoch: header.epoch };
+}
+
 /** Config fields that may differ on resume (the rest must match the checkpoint). */
 function comparable(c: PoiConfig): string {
   // fields added to poi after the checkpoint was written take their defaults, which keep the old behaviour
