@@ -111,7 +111,7 @@ const photos = [1, 2, 3, 4, 5, 6].map((i) => faceApiSample(i));
   results.decodeMsPerPhoto = (performance.now() - t0) / photos.length;
 }
 for (const detector of ['ssd', 'tiny', 'blazeface'] as const) {
-  const rr = detector === 'ssd' ? r : await createRecognizer({ backend: values.backend, detector });
+  const rr = detector === r.detector ? r : await createRecognizer({ backend: values.backend, detector });
   await rr.recognize(photos[0]);
   const t0 = performance.now();
   let n = 0;

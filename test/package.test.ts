@@ -160,9 +160,9 @@ test('npx poi in the consumer project: the sample photo, a row per face, no warn
   assert.match(r.stdout, /sample1\.jpg\s+1\s+\d+,\d+ \d+x\d+\s+(neutral|happiness|surprise|sadness|anger|disgust|fear|contempt)\s+\d+%/, r.log);
   assert.doesNotMatch(r.stderr, /Unknown (project|user|env|cli) config/);
   assert.doesNotMatch(r.stderr, /single-threaded|Warning/, 'the wasm patch applies and nothing warns');
-  // BlazeFace from the package's own models/blazeface/ (no @vladmandic/human installed)
+  // the default detector, BlazeFace, from the package's own models/blazeface/ (no @vladmandic/human installed)
   const sample = join(consumer, 'node_modules', '@vladmandic', 'face-api', 'demo', 'sample1.jpg');
-  const b = run(NPX, ['--no', 'poi', 'predict', sample, '--detector', 'blazeface', '--json', '-q'], consumer, cleanEnv({ POI_CACHE_DIR: join(work, 'cache') }), 300_000);
+  const b = run(NPX, ['--no', 'poi', 'predict', sample, '--json', '-q'], consumer, cleanEnv({ POI_CACHE_DIR: join(work, 'cache') }), 300_000);
   assert.equal(b.status, 0, b.log);
   const lines = b.stdout.trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(lines.length, 3, b.log);

@@ -2,9 +2,12 @@
  * The shared recognition pipeline (src/infer/pipeline.ts) run the way the browser page runs it
  * (web/src/engine.ts: RGBA pixels through photoFromRgba, a tfjs runner on the loaded model, unrounded
  * values), checked against createRecognizer: what test/web.test.ts checks in chromium, here without a
- * browser (CI without chromium still checks it). The detector is Node's (the page's is face-api's SSD
- * with the same options on the same pixels). The recognizer shrinks with the page's code (`shrink: 'js'`;
- * sharp's shrink, Node's default, is held to its own looser tolerance in test/photo.test.ts).
+ * browser (CI without chromium still checks it). The detectors are the page's two kinds: BlazeFace, the
+ * default on both sides, through the BlazeFaceNet and decoding the page runs (src/face/blazeface-net.ts), and
+ * face-api's SSD with its 68 landmarks in one withFaceLandmarks call, as the page's face-api build does (the
+ * recognizer runs SSD and the landmarks as two stages), with the same options on the same pixels. The
+ * recognizer shrinks with the page's code (`shrink: 'js'`; sharp's shrink, Node's default, is held to its own
+ * looser tolerance in test/photo.test.ts).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +19,8 @@ import { createPipeline, photoFromRgba, type FaceResult, type Platform } from '.
 import { createTfjsRunner, withFlipTta, type TrnRunner, type Tta } from '../src/infer/runner.js';
 import { STAGES } from '../src/infer/timing.js';
 import { FaceDetector, faceApiSample } from '../src/face/detector.js';
+import { BlazeFace, blazefaceFace } from '../src/face/blazeface.js';
+import { DEFAULT_LOCATOR } from '../src/face/kinds.js';
 import { DEFAULT_MAX_SIDE } from '../src/face/resize.js';
 import { loadModel } from '../src/model/io.js';
 import type { PoiModel } from '../src/model/poi.js';
@@ -26,18 +31,23 @@ const SAMPLE1 = faceApiSample(1);
 /** Rounding of the recognizer's output (4 decimals) plus float noise: both sides run the same code on the same engine. */
 const TOLERANCE = 2e-4;
 
+/** The recognizer with its default detector (BlazeFace), with flip TTA, and with SSD. */
 let node: Recognizer;
 let nodeFlip: Recognizer;
+let nodeSsd: Recognizer;
 let model: PoiModel;
-let detector: FaceDetector;
+let blazeface: BlazeFace;
+let ssd: FaceDetector;
 let work: string;
 let face: string;
 
 before(async () => {
   node = await createRecognizer({ runtime: 'tfjs', shrink: 'js' });
   nodeFlip = await createRecognizer({ runtime: 'tfjs', tta: 'flip', shrink: 'js' });
+  nodeSsd = await createRecognizer({ runtime: 'tfjs', shrink: 'js', detector: 'ssd' });
   model = (await loadModel(defaultModelDir())).model;
-  detector = await FaceDetector.create({ minScore: 0.5, maxFaces: 100 });
+  blazeface = await BlazeFace.load();
+  ssd = await FaceDetector.create({ detector: 'ssd', minScore: 0.5, maxFaces: 100 });
   work = tempDir('poi-pipeline-');
   // the chromium test's one-face PNG: a lossless crop of sample1.jpg under 1280 px
   face = join(work, 'one-face.png');
@@ -46,24 +56,35 @@ before(async () => {
 after(() => {
   node.dispose();
   nodeFlip.dispose();
+  nodeSsd.dispose();
   model.dispose();
   rmSync(work, { recursive: true, force: true });
 });
 
-/** The page's platform with Node's decoder and detector: RGBA in, as a canvas's getImageData gives it. */
-const pagePlatform: Platform<string> = {
-  async decode(path) {
-    const { data, info } = await sharp(path).rotate().ensureAlpha().raw().toBuffer({ resolveWithObject: true });
-    return photoFromRgba(data, info.width, info.height, DEFAULT_MAX_SIDE);
-  },
-  detect: (img) => detector.detect(img.data as Uint8Array, img.width, img.height),
-};
+type PageDetector = 'blazeface' | 'ssd';
+
+/**
+ * The page's platform with Node's decoder: RGBA in, as a canvas's getImageData gives it; the detector as
+ * web/src/engine.ts calls it (its default unless told).
+ */
+function pagePlatform(detector: PageDetector = DEFAULT_LOCATOR as PageDetector): Platform<string> {
+  return {
+    async decode(path) {
+      const { data, info } = await sharp(path).rotate().ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+      return photoFromRgba(data, info.width, info.height, DEFAULT_MAX_SIDE);
+    },
+    detect: async (img) =>
+      detector === 'blazeface'
+        ? (await blazeface.detect(img, { minScore: 0.5, maxFaces: 100 })).map(blazefaceFace)
+        : ssd.detect(img.data as Uint8Array, img.width, img.height),
+  };
+}
 
 /** What web/src/engine.ts recognize does, minus the canvas and face-api. */
-async function pageRecognize(path: string, opts: { explain?: boolean; tta?: Tta } = {}) {
+async function pageRecognize(path: string, opts: { explain?: boolean; tta?: Tta; detector?: PageDetector } = {}) {
   const base = createTfjsRunner(model);
   const runner = opts.tta === 'flip' ? withFlipTta(base, model.config.input) : base;
-  const pipeline = createPipeline({ classes: model.classes, input: model.config.input, runner, getModel: async () => model, platform: pagePlatform, round: false });
+  const pipeline = createPipeline({ classes: model.classes, input: model.config.input, runner, getModel: async () => model, platform: pagePlatform(opts.detector), round: false });
   try {
     return await pipeline.recognize(path, { explain: opts.explain });
   } finally {
@@ -88,7 +109,8 @@ function compare(shown: FaceResult[], want: FaceResult[], what: string): void {
   }
 }
 
-test('pipeline as the page runs it: the one-face PNG and sample1.jpg give what createRecognizer gives', async () => {
+test('pipeline as the page runs it: the one-face PNG and sample1.jpg give what createRecognizer gives, by default (BlazeFace) and with SSD', async () => {
+  assert.equal(node.detector, DEFAULT_LOCATOR, "the recognizer's default is the page's");
   const one = await pageRecognize(face);
   compare(one.faces, await node.recognize(face), 'one-face.png');
   const f = one.faces[0];
@@ -104,6 +126,11 @@ test('pipeline as the page runs it: the one-face PNG and sample1.jpg give what c
   const three = await pageRecognize(SAMPLE1);
   assert.equal(three.width, 1920);
   compare(three.faces, await node.recognize(SAMPLE1), 'sample1.jpg');
+  assert.ok(three.faces.every((f) => f.landmarks!.length === 6), "BlazeFace's six keypoints");
+
+  const withSsd = await pageRecognize(SAMPLE1, { detector: 'ssd' });
+  compare(withSsd.faces, await nodeSsd.recognize(SAMPLE1), 'sample1.jpg with SSD');
+  assert.ok(withSsd.faces.every((f) => f.landmarks!.length === 68), "face-api's 68 landmarks");
 });
 
 test('pipeline: explain gives every face PIN regions (boxes on the photo and on the crop) and AUs, as the recognizer does', async () => {
@@ -156,11 +183,12 @@ test('pipeline: recognizeBatch is one TRN call for every face, the same answers 
   const calls: number[] = [];
   const runner: TrnRunner = { backend: base.backend, run: (x, n) => (calls.push(n), base.run(x, n)), dispose: () => base.dispose() };
   let landmarkMs = 0;
+  const page = pagePlatform();
   const platform: Platform<string> = {
-    ...pagePlatform,
+    ...page,
     // a detector that reports a landmark stage of its own: the pipeline splits its time out of detect
     async detect(img, timing) {
-      const found = await pagePlatform.detect(img);
+      const found = await page.detect(img);
       if (timing) timing.landmarks += 1;
       landmarkMs += 1;
       return found;

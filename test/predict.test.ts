@@ -20,8 +20,11 @@ before(async () => {
 after(() => r.dispose());
 
 
-/** Checks every field of a face result against the documented schema. */
-function checkFace(f: FaceResult, w: number, h: number, opts: { explain?: boolean; aligned?: boolean } = {}): void {
+/**
+ * Checks every field of a face result against the documented schema. `landmarks`: how many the detector gives
+ * (BlazeFace, the default: 6 keypoints; face-api's SSD and tiny: 68).
+ */
+function checkFace(f: FaceResult, w: number, h: number, opts: { explain?: boolean; aligned?: boolean; landmarks?: 6 | 68 } = {}): void {
   for (const k of ['x', 'y', 'width', 'height'] as const) assert.equal(typeof f.box[k], 'number');
   assert.ok(f.box.width > 0 && f.box.height > 0);
   assert.ok(f.box.x > -f.box.width / 2 && f.box.x + f.box.width < w + f.box.width / 2, `box inside the photo: ${JSON.stringify(f.box)} in ${w}x${h}`);
@@ -38,7 +41,7 @@ function checkFace(f: FaceResult, w: number, h: number, opts: { explain?: boolea
     assert.equal(f.landmarks, null);
   } else {
     assert.ok(f.score! > 0.5 && f.score! <= 1);
-    assert.equal(f.landmarks!.length, 68);
+    assert.equal(f.landmarks!.length, opts.landmarks ?? 6);
     for (const p of f.landmarks!) assert.ok(p.length === 2 && Number.isFinite(p[0]) && Number.isFinite(p[1]));
   }
   if (opts.explain) {
@@ -61,6 +64,7 @@ function checkFace(f: FaceResult, w: number, h: number, opts: { explain?: boolea
 }
 
 test('recognize: the three faces of sample1.jpg, with the documented fields', async () => {
+  assert.equal(r.detector, 'blazeface', 'the default detector');
   const res = await r.recognizeImage(SAMPLE, { explain: true });
   assert.equal(res.width, 1920);
   assert.equal(res.height, 1280);
@@ -191,10 +195,30 @@ test('poi predict --json on a folder (recursive) with a face photo, a faceless i
   assert.ok(people.length >= 2, `tiny detector finds faces: ${people.length}`);
   people.forEach((l, i) => {
     assert.equal(l.face, i);
-    checkFace(l, 1920, 1280);
+    checkFace(l, 1920, 1280, { landmarks: 68 });
   });
   assert.match(err, /3 image\(s\), \d+ face\(s\), 1 without a face, 1 failed/);
   assert.ok(!lines.some((l) => l.path.endsWith('readme.txt')));
+});
+
+test('poi predict --json: BlazeFace by default (6 keypoints a face), --detector ssd gives face-api\'s 68 landmarks on the same faces', async () => {
+  const run = async (...args: string[]) => {
+    const io = capture();
+    assert.equal(await predictCommand([SAMPLE, '--json', '-q', ...args], io), 0);
+    return io.text().out.trim().split('\n').map((l) => JSON.parse(l));
+  };
+  const byDefault = await run();
+  assert.equal(byDefault.length, 3);
+  for (const l of byDefault) checkFace(l, 1920, 1280, { landmarks: 6 });
+  const ssd = await run('--detector', 'ssd');
+  assert.equal(ssd.length, 3);
+  for (const l of ssd) checkFace(l, 1920, 1280, { landmarks: 68 });
+  // the same three people: each default face has an SSD face near its centre
+  const centre = (b: FaceResult['box']) => [b.x + b.width / 2, b.y + b.height / 2];
+  for (const l of byDefault) {
+    const [x, y] = centre(l.box);
+    assert.ok(ssd.some((m) => Math.hypot(centre(m.box)[0] - x, centre(m.box)[1] - y) < 0.35 * l.box.width), `an SSD face near ${JSON.stringify(l.box)}`);
+  }
 });
 
 test('poi predict table with --explain; a missing file fails the run but not the others', async () => {

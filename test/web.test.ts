@@ -102,6 +102,7 @@ test('the page type-checks with browser types only (shared model and face code h
 interface PredictLine {
   path: string;
   box: { x: number; y: number; width: number; height: number };
+  landmarks: [number, number][];
   emotions: Record<string, number>;
   confidence: number;
 }
@@ -128,7 +129,7 @@ const nearest = <F extends { box: PageFace['box'] }>(faces: F[], box: PageFace['
  */
 const TOLERANCE = 0.005;
 
-test('poi demo in chromium: upload a photo, the page shows what poi predict --json gives (SSD, flip TTA, BlazeFace)', { skip: NO_CHROMIUM, timeout: 240_000 }, async () => {
+test('poi demo in chromium: upload a photo, the page shows what poi predict --json gives (the default BlazeFace, flip TTA, SSD)', { skip: NO_CHROMIUM, timeout: 240_000 }, async () => {
   const work = tempDir('poi-web-e2e-');
   // one clear face, lossless, under 1280 px: a crop of face-api's sample1.jpg made here (no image in the repo)
   const face = join(work, 'one-face.png');
@@ -143,11 +144,11 @@ test('poi demo in chromium: upload a photo, the page shows what poi predict --js
   const predFlip = spawnSync(process.execPath, [POI, 'predict', '--json', '--shrink', 'js', '--tta', 'flip', SAMPLE1], { cwd: ROOT, encoding: 'utf8', timeout: 90_000 });
   assert.equal(predFlip.status, 0, `poi predict --tta flip failed:\n${predFlip.stderr}`);
   const flipLines: PredictLine[] = predFlip.stdout.trim().split('\n').map((l) => JSON.parse(l));
-  // BlazeFace: the page runs Node's src/face/blazeface-net.ts, so it must give what `poi predict --detector blazeface` gives
-  const predBlaze = spawnSync(process.execPath, [POI, 'predict', '--json', '--shrink', 'js', '--detector', 'blazeface', face, SAMPLE1], { cwd: ROOT, encoding: 'utf8', timeout: 90_000 });
-  assert.equal(predBlaze.status, 0, `poi predict --detector blazeface failed:\n${predBlaze.stderr}`);
-  const blazeLines: PredictLine[] = predBlaze.stdout.trim().split('\n').map((l) => JSON.parse(l));
-  const expectedBlaze = (p: string) => blazeLines.filter((l) => resolve(ROOT, l.path) === p);
+  // SSD: the page's face-api build with the same options must give what `poi predict --detector ssd` gives
+  const predSsd = spawnSync(process.execPath, [POI, 'predict', '--json', '--shrink', 'js', '--detector', 'ssd', face, SAMPLE1], { cwd: ROOT, encoding: 'utf8', timeout: 90_000 });
+  assert.equal(predSsd.status, 0, `poi predict --detector ssd failed:\n${predSsd.stderr}`);
+  const ssdLines: PredictLine[] = predSsd.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const expectedSsd = (p: string) => ssdLines.filter((l) => resolve(ROOT, l.path) === p);
 
   const demo = await startDemo();
   const { browser, page, errors } = await openPage({ args: ['--disable-gpu', '--disable-quic'] });
@@ -194,7 +195,10 @@ test('poi demo in chromium: upload a photo, the page shows what poi predict --js
       return worst;
     };
 
+    // the page's default detector for photos is poi predict's: BlazeFace (6 keypoints a face from poi predict)
     const one = await upload(face);
+    assert.equal(await page.getAttribute('#faces', 'data-detector'), 'blazeface', "the page's default detector for photos");
+    assert.ok(lines.every((l) => l.landmarks.length === 6), "poi predict's default detector is BlazeFace");
     const worstOne = compare(one, expected(face), TOLERANCE, 'one-face.png');
     const sum = Object.values(one[0].emotions).reduce((a, b) => a + b, 0);
     assert.ok(Math.abs(sum - 1) < 1e-4, 'the distribution sums to 1');
@@ -226,18 +230,18 @@ test('poi demo in chromium: upload a photo, the page shows what poi predict --js
     mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: join(artifacts, 'web-demo.png'), fullPage: true });
 
-    // BlazeFace on the same photos (mirror off, then the detector switched: each change re-runs the photo)
+    // SSD on the same photos (mirror off, then the detector switched: each change re-runs the photo)
     await page.uncheck('#tta');
-    await page.waitForSelector('#faces[data-tta="none"][data-detector="ssd"], #status[data-state="error"]', { timeout: 60_000 });
-    await page.selectOption('#detector', 'blazeface');
-    await page.waitForSelector('#faces[data-source="sample1.jpg"][data-detector="blazeface"], #status[data-state="error"]', { timeout: 60_000 });
+    await page.waitForSelector('#faces[data-tta="none"][data-detector="blazeface"], #status[data-state="error"]', { timeout: 60_000 });
+    await page.selectOption('#detector', 'ssd');
+    await page.waitForSelector('#faces[data-source="sample1.jpg"][data-detector="ssd"], #status[data-state="error"]', { timeout: 60_000 });
     assert.equal(await page.getAttribute('#status', 'data-state'), 'done', `page error: ${await page.textContent('#status')}`);
-    const worstBlaze = compare(await shownFaces(), expectedBlaze(SAMPLE1), TOLERANCE, 'sample1.jpg with BlazeFace');
-    compare(await upload(face), expectedBlaze(face), TOLERANCE, 'one-face.png with BlazeFace');
+    const worstSsd = compare(await shownFaces(), expectedSsd(SAMPLE1), TOLERANCE, 'sample1.jpg with SSD');
+    compare(await upload(face), expectedSsd(face), TOLERANCE, 'one-face.png with SSD');
 
     assert.deepEqual(errors, [], 'no page errors');
     assert.deepEqual(foreign, [], 'no request leaves the demo server');
-    console.log(`# web e2e: backend ${backend}; worst |Δp| ${worstOne.toExponential(1)} (png), ${worstPhoto.toExponential(1)} (sample1.jpg), ${worstBlaze.toExponential(1)} (sample1.jpg, BlazeFace); screenshot artifacts/web-demo.png`);
+    console.log(`# web e2e: backend ${backend}; worst |Δp| ${worstOne.toExponential(1)} (png), ${worstPhoto.toExponential(1)} (sample1.jpg), ${worstSsd.toExponential(1)} (sample1.jpg, SSD); screenshot artifacts/web-demo.png`);
   } finally {
     await browser.close();
     demo.proc.kill('SIGTERM');

@@ -64,7 +64,7 @@ model were measured on).`,
     run: async (a) => (await import('./report.js')).reportCommand(a),
   },
   predict: {
-    usage: `poi predict <files, folders or globs> [--json] [--explain] [--aligned] [--crop] [--model dir] [--detector ssd|tiny|blazeface] [--timing] [--max-file-mb N]
+    usage: `poi predict <files, folders or globs> [--json] [--explain] [--aligned] [--crop] [--model dir] [--detector blazeface|ssd|tiny] [--timing] [--max-file-mb N]
           ${RUN_USAGE}
 
   --json              one JSON object per line per face: {path, face, box, score, landmarks, emotions,
@@ -75,8 +75,10 @@ model were measured on).`,
   --crop              inputs are face crops of any framing (tight, loose, other datasets'): landmarks are
                       found inside each crop without a detector, then the face is aligned as in photos
   --model <dir>       model folder (default: the shipped models/poi-ferplus)
-  --detector D        ssd (default: finds the most faces), tiny (face-api's, faster) or blazeface
-                      (MediaPipe's BlazeFace: boxes and 6 keypoints in one small net, fastest)
+  --detector D        blazeface (default: MediaPipe's BlazeFace, boxes and 6 keypoints in one small net;
+                      the fastest, as accurate as the others), ssd (face-api's SSD + 68 landmarks: slower,
+                      finds small and turned faces a little more often) or tiny (face-api's tiny
+                      detector + 68 landmarks, between the two)
   --min-score X       detection threshold (default 0.5)
   --max-side N        shrink photos to this longer side before detection (default ${DEFAULT_MAX_SIDE})
   --max-faces N       at most N faces per image (default 100)

@@ -128,10 +128,13 @@ export interface PredictRun {
   options: RecognizerOptions;
 }
 
-/** The --timing summary: per stage, total and per image, and the wall time after start-up. */
-export function timingReport(t: StageTiming, images: number, faces: number, wallMs: number, startMs: number): string {
+/**
+ * The --timing summary: per stage, total and per image, and the wall time after start-up; `detector` (the
+ * detect stage's cost depends on it) is named when one ran.
+ */
+export function timingReport(t: StageTiming, images: number, faces: number, wallMs: number, startMs: number, detector?: string): string {
   const n = Math.max(1, images);
-  const lines = [`poi predict --timing: ${images} image(s), ${faces} face(s); start-up ${formatMs(startMs)} ms, then ${formatMs(wallMs)} ms (${formatMs(wallMs / n)} ms per image)`];
+  const lines = [`poi predict --timing: ${images} image(s), ${faces} face(s)${detector ? `, ${detector} detector` : ''}; start-up ${formatMs(startMs)} ms, then ${formatMs(wallMs)} ms (${formatMs(wallMs / n)} ms per image)`];
   lines.push(`  ${'stage'.padEnd(10)} ${'total ms'.padStart(9)} ${'ms/image'.padStart(9)}`);
   for (const k of STAGES) lines.push(`  ${k.padEnd(10)} ${formatMs(t[k]).padStart(9)} ${formatMs(t[k] / n).padStart(9)}`);
   lines.push('  (the next photo decodes while the current one is detected, so the stages add up to more than the wall time)');
@@ -199,7 +202,7 @@ export async function runPredict(run: PredictRun, missing: { input: string; erro
     bar?.done({ faces });
     r.dispose();
   }
-  if (run.timing) io.err.write(timingReport(timing, run.files.length - failed, faces, performance.now() - tWork, startMs));
+  if (run.timing) io.err.write(timingReport(timing, run.files.length - failed, faces, performance.now() - tWork, startMs, run.aligned || run.crop ? undefined : r.detector));
   if (!run.quiet && (failed > 0 || noFace > 0 || run.files.length > 1)) {
     io.err.write(`poi predict: ${run.files.length} image(s), ${faces} face(s), ${noFace} without a face, ${failed} failed\n`);
   }

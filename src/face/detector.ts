@@ -18,7 +18,10 @@ const require = createRequire(import.meta.url);
 export type DetectorName = 'ssd' | 'tiny';
 
 export interface DetectorOptions {
-  /** 'ssd' (SSD MobileNet v1: more accurate, finds small and turned faces; default) or 'tiny' (Tiny Face Detector: ~3-5x faster). */
+  /**
+   * 'ssd' (SSD MobileNet v1: finds small and turned faces more often; FaceDetector's default) or 'tiny' (Tiny
+   * Face Detector: faster). poi's photo path defaults to BlazeFace instead (src/face/kinds.ts DEFAULT_LOCATOR).
+   */
   detector?: DetectorName;
   /** Minimum detection score in (0,1) (default 0.5). */
   minScore?: number;
@@ -32,14 +35,16 @@ export interface DetectorOptions {
 
 /**
  * Options with their defaults filled and their values checked, once for face-api's detectors here and
- * for every locator kind (src/face/locators.ts): `kinds` are the detector names the caller accepts.
+ * for every locator kind (src/face/locators.ts): `kinds` are the detector names the caller accepts,
+ * `defaultDetector` the one used when none is given.
  */
 export function detectorOptions<N extends string>(
   o: { detector?: N; minScore?: number; maxFaces?: number; tinyInputSize?: number; landmarks?: 'full' | 'tiny' },
   kinds: readonly N[],
+  defaultDetector: N,
 ): { detector: N; minScore: number; maxFaces: number; tinyInputSize: number; landmarks: 'full' | 'tiny' } {
   const opts = {
-    detector: o.detector ?? ('ssd' as N),
+    detector: o.detector ?? defaultDetector,
     minScore: o.minScore ?? 0.5,
     maxFaces: o.maxFaces ?? 100,
     tinyInputSize: o.tinyInputSize ?? 416,
@@ -124,7 +129,7 @@ export class FaceDetector {
 
   /** Load face-api and the models the options need. The tfjs backend must already be initialised. */
   static async create(options: DetectorOptions = {}): Promise<FaceDetector> {
-    const opts = detectorOptions<DetectorName>(options, ['ssd', 'tiny']);
+    const opts = detectorOptions<DetectorName>(options, ['ssd', 'tiny'], 'ssd');
     const fa = loadFaceApi();
     await loadNet(fa, opts.detector === 'ssd' ? 'ssdMobilenetv1' : 'tinyFaceDetector');
     await loadNet(fa, opts.landmarks === 'tiny' ? 'faceLandmark68TinyNet' : 'faceLandmark68Net');

@@ -9,6 +9,14 @@ export type LocatorName = 'ssd' | 'tiny' | 'blazeface';
 export const LOCATORS: readonly LocatorName[] = ['ssd', 'tiny', 'blazeface'];
 
 /**
+ * The detector when none is asked for, in Node (`poi predict`, `poi serve`, createRecognizer) and for the
+ * browser page's photos (web/src/engine.ts), so both give the same faces: BlazeFace, the fastest, which finds
+ * about as many faces as face-api's detectors at no cost in accuracy (README: "Speed of the photo path",
+ * "What each detector does to accuracy").
+ */
+export const DEFAULT_LOCATOR: LocatorName = 'blazeface';
+
+/**
  * How a photo is shrunk to maxSide before detection (src/face/image.ts decodePhoto):
  * - 'sharp' (Node's default): libvips resizes while it decodes (Lanczos-3; a JPEG shrunk by 2x or more is
  *   partly shrunk inside the JPEG decoder itself), several times faster than the JS shrink on a big photo.

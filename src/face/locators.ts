@@ -2,12 +2,14 @@
  * Where the faces are and where their eyes, nose and mouth are: the "detect" and "landmarks" stages of the
  * photo path, one interface over several models (Node; the models run on poi's tfjs):
  *
- * - 'ssd'  face-api's SSD MobileNet v1 + its 68-point landmark net (the default; most faces found);
- * - 'tiny' face-api's Tiny Face Detector + the same 68-point landmark net;
- * - 'blazeface' MediaPipe's BlazeFace (the 256x256 "back"/full-range model, from @vladmandic/human's package,
- *   copied into models/blazeface/): box and six keypoints in one small net, no landmark net; eyes, nose and mouth feed the same similarity
- *   alignment with a template measured for BlazeFace's keypoints (BLAZEFACE_TEMPLATE; the detector and its
- *   decoding are the browser-safe src/face/blazeface-net.ts, which the page runs too).
+ * - 'blazeface' (the default, DEFAULT_LOCATOR: the fastest) MediaPipe's BlazeFace (the 256x256 "back"/full-range
+ *   model, from @vladmandic/human's package, copied into models/blazeface/): box and six keypoints in one small
+ *   net, no landmark net; eyes, nose and mouth feed the same similarity alignment with a template measured for
+ *   BlazeFace's keypoints (BLAZEFACE_TEMPLATE; the detector and its decoding are the browser-safe
+ *   src/face/blazeface-net.ts, which the page runs too);
+ * - 'ssd'  face-api's SSD MobileNet v1 + its 68-point landmark net (slower; finds small and turned faces a
+ *   little more often);
+ * - 'tiny' face-api's Tiny Face Detector + the same 68-point landmark net.
  *
  * Each located face carries the four template points and the template they are to be aligned to, so the
  * shared pipeline (src/infer/pipeline.ts) aligns every detector's faces the same way (alignPoints); these are
@@ -21,12 +23,16 @@ import { alignPoints, facePoints, FER_TEMPLATE, toRgb, warpToCrop, type Box, typ
 import { detectorOptions, loadFaceApi, loadNet, type FaceApi } from './detector.js';
 import { BlazeFace, blazefaceFace } from './blazeface.js';
 
-import { LOCATORS, type LocatorName } from './kinds.js';
+import { DEFAULT_LOCATOR, LOCATORS, type LocatorName } from './kinds.js';
 
-export { LOCATORS, type LocatorName };
+export { DEFAULT_LOCATOR, LOCATORS, type LocatorName };
 
 export interface LocatorOptions {
-  /** 'ssd' (default), 'tiny' or 'blazeface'. */
+  /**
+   * 'blazeface' (default: MediaPipe's BlazeFace, box and six keypoints, the fastest), 'ssd' (face-api's SSD
+   * MobileNet v1 + 68 landmarks: slower, finds small and turned faces a little more often) or 'tiny' (face-api's
+   * Tiny Face Detector + 68 landmarks).
+   */
   detector?: LocatorName;
   /** Minimum detection score in (0,1) (default 0.5). */
   minScore?: number;
@@ -169,7 +175,7 @@ class BlazeFaceLocator implements FaceLocator {
 
 /** Load the models a locator needs. The tfjs backend must already be initialised. */
 export async function createLocator(options: LocatorOptions = {}): Promise<FaceLocator> {
-  const opts: Required<LocatorOptions> = detectorOptions(options, LOCATORS);
+  const opts: Required<LocatorOptions> = detectorOptions(options, LOCATORS, DEFAULT_LOCATOR);
   if (opts.detector === 'blazeface') return new BlazeFaceLocator(await BlazeFace.load(), opts);
   const fa = loadFaceApi() as unknown as FaceApiPlus;
   await loadNet(fa as unknown as FaceApi, opts.detector === 'ssd' ? 'ssdMobilenetv1' : 'tinyFaceDetector');

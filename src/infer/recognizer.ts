@@ -2,7 +2,7 @@
  * Recognise expressions in ordinary photos:
  *
  *   import { createRecognizer } from 'poi-fer';
- *   const r = await createRecognizer();                 // shipped model, wasm backend, SSD detector
+ *   const r = await createRecognizer();                 // shipped model, wasm backend, BlazeFace detector
  *   const faces = await r.recognize('photo.jpg');       // or a Buffer / Uint8Array of an encoded image
  *   faces[0].emotion, faces[0].emotions.happiness, faces[0].confidence
  *   await r.recognize(buf, { explain: true });          // + PIN's regions (placed on the photo) and AUs
@@ -10,7 +10,7 @@
  *   r.dispose();
  *
  * Pipeline: decode (EXIF rotation; sharp shrinks to maxSide while decoding) → a detector and its landmarks
- * (face-api's SSD or tiny + 68 landmarks, or BlazeFace's box and keypoints: src/face/locators.ts) →
+ * (BlazeFace's box and keypoints by default, or face-api's SSD or tiny + 68 landmarks: src/face/locators.ts) →
  * similarity alignment to the FERPlus framing (src/face/align.ts) → TRN through a TrnRunner (tfjs by
  * default) → per-face result. Everything after decoding and detection, batches and the time per stage
  * included, is src/infer/pipeline.ts, which the browser page runs too; this file is Node's platform. Coordinates in results are pixels of the photo as displayed (after EXIF rotation),
@@ -22,7 +22,7 @@ import { initBackend } from '../backend/index.js';
 import { loadModel, readModelFolder, type ModelManifest } from '../model/io.js';
 import type { PoiModel } from '../model/poi.js';
 import { decodeAligned, decodePhoto, type ShrinkMode } from '../face/image.js';
-import { LOCATORS, type LocatorName } from '../face/kinds.js';
+import { DEFAULT_LOCATOR, LOCATORS, type LocatorName } from '../face/kinds.js';
 import { createLocator, Landmarks68, locateInCrop, type FaceLocator, type LocateTiming, type LocatorOptions } from '../face/locators.js';
 import { parseTta, withFlipTta, type TrnRunner, type Tta } from './runner.js';
 import { openRunner, type Runtime } from './runtime.js';
@@ -78,6 +78,7 @@ export interface Recognizer {
   readonly manifest: ModelManifest;
   /** The runner's backend, e.g. "tfjs-wasm". */
   readonly backend: string;
+  /** The face detector in use (options.detector, default DEFAULT_LOCATOR: 'blazeface'). */
   readonly detector: DetectorName;
   /** Every face in the photo, largest detection score first. No face: an empty array. */
   recognize(input: string | Uint8Array, opts?: RecognizeOptions): Promise<FaceResult[]>;
@@ -97,7 +98,7 @@ export interface Recognizer {
 
 export async function createRecognizer(options: RecognizerOptions = {}): Promise<Recognizer> {
   const modelDir = resolve(options.model ?? defaultModelDir());
-  const detectorName: DetectorName = options.detector ?? 'ssd';
+  const detectorName: DetectorName = options.detector ?? DEFAULT_LOCATOR;
   if (!LOCATORS.includes(detectorName)) throw new Error(`unknown detector "${detectorName}" (${LOCATORS.join(', ')})`);
   await initBackend({ backend: options.backend, threads: options.threads });
   // read once: the manifest, the tfjs model and the ONNX export all come from these bytes
@@ -120,7 +121,7 @@ export async function createRecognizer(options: RecognizerOptions = {}): Promise
   // loaded on first use (a failed load is retried next time)
   let locator: Promise<FaceLocator> | null = null;
   const getLocator = (): Promise<FaceLocator> => {
-    locator ??= createLocator(options).catch((e) => {
+    locator ??= createLocator({ ...options, detector: detectorName }).catch((e) => {
       locator = null;
       throw e;
     });

@@ -1,8 +1,8 @@
 /**
  * Everything the page computes, in the browser: the tensor backend, the poi model (loaded with poi's own
- * format code), the face detectors (face-api's SSD and tiny detectors with its 68-point landmarks, through
- * its esm-nobundle build so it shares this page's tfjs; BlazeFace through poi's own browser-safe
- * src/face/blazeface-net.ts, the code Node runs), and the page's side of recognition (decoding a canvas,
+ * format code), the face detectors (BlazeFace through poi's own browser-safe src/face/blazeface-net.ts, the
+ * code Node runs; face-api's SSD and tiny detectors with its 68-point landmarks, through its esm-nobundle
+ * build so it shares this page's tfjs), and the page's side of recognition (decoding a canvas,
  * detecting): the rest is the shared pipeline.
  */
 import * as tf from '../../src/tf.js';
@@ -16,6 +16,7 @@ import { DEFAULT_MAX_SIDE } from '../../src/face/resize.js';
 import { createPipeline, photoFromRgba, type DetectedFace, type FaceResult, type Photo, type Platform } from '../../src/infer/pipeline.js';
 import { createTfjsRunner, withFlipTta, type Tta } from '../../src/infer/runner.js';
 import { blazefaceFace, BlazeFaceNet } from '../../src/face/blazeface-net.js';
+import { DEFAULT_LOCATOR, LOCATORS, type LocatorName } from '../../src/face/kinds.js';
 
 /** Where the demo server puts things, relative to the page. */
 export const PATHS = { poiModel: 'models/poi/', faceApi: 'models/face-api/', blazeface: 'models/blazeface/', wasm: 'wasm/' };
@@ -206,12 +207,12 @@ export async function loadPoiModel(base = PATHS.poiModel): Promise<{ model: PoiM
 }
 
 /**
- * The detectors, as in Node (`poi predict --detector ssd|tiny|blazeface`): face-api's SSD MobileNet v1 or
- * Tiny Face Detector, each followed by face-api's 68-point landmark net, or BlazeFace (box and six keypoints
- * from one small net, no landmark net).
+ * The detectors, as in Node (`poi predict --detector blazeface|ssd|tiny`, the same names: src/face/kinds.ts):
+ * BlazeFace (box and six keypoints from one small net, no landmark net), or face-api's SSD MobileNet v1 or
+ * Tiny Face Detector, each followed by face-api's 68-point landmark net.
  */
-export type DetectorName = 'ssd' | 'tiny' | 'blazeface';
-export const DETECTORS: readonly DetectorName[] = ['ssd', 'tiny', 'blazeface'];
+export type DetectorName = LocatorName;
+export const DETECTORS: readonly DetectorName[] = LOCATORS;
 
 /** Load face-api's SSD MobileNet v1 and Tiny Face Detector and its 68-point landmark model from our server. */
 export async function loadFaceApi(base = PATHS.faceApi): Promise<void> {
@@ -245,7 +246,10 @@ export interface PageFace extends FaceResult {
 }
 
 export interface RecognizeOptions {
-  /** 'ssd' (Node's default, so photos give what `poi predict` gives), 'tiny' (faster) or 'blazeface' (fastest, no landmark net). */
+  /**
+   * 'blazeface' (the default, Node's too, so photos give what `poi predict` gives: the fastest, no landmark net),
+   * 'ssd' (slower; finds small and turned faces a little more often) or 'tiny'.
+   */
   detector: DetectorName;
   /** The tiny detector's input size (a multiple of 32; Node's default 416). */
   tinyInputSize: number;
@@ -263,7 +267,7 @@ export interface RecognizeOptions {
   tta: Tta;
 }
 
-export const DEFAULT_RECOGNIZE: RecognizeOptions = { detector: 'ssd', tinyInputSize: 416, minScore: 0.5, maxFaces: 100, maxSide: DEFAULT_MAX_SIDE, explain: false, tta: 'none' };
+export const DEFAULT_RECOGNIZE: RecognizeOptions = { detector: DEFAULT_LOCATOR, tinyInputSize: 416, minScore: 0.5, maxFaces: 100, maxSide: DEFAULT_MAX_SIDE, explain: false, tta: 'none' };
 
 /** The canvas's pixels as a Photo (RGB, shrunk to maxSide by Node's code). */
 function decodeCanvas(photo: HTMLCanvasElement, maxSide: number): Photo {

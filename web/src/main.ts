@@ -58,7 +58,7 @@ function status(state: 'loading' | 'ready' | 'working' | 'done' | 'live' | 'erro
   statusEl.textContent = text;
 }
 
-/** The detector for photos (auto: SSD, as `poi predict`) or for the webcam (auto: BlazeFace, the fastest; README's fps table). */
+/** The detector for photos (auto: `poi predict`'s default, BlazeFace) or for the webcam (auto: BlazeFace, the fastest; README's fps table). */
 function detectorFor(mode: 'photo' | 'live'): DetectorName {
   const v = detectorSel.value;
   if (v === 'ssd' || v === 'tiny' || v === 'blazeface') return v;
