@@ -5,6 +5,7 @@
  * 1 − readout against the entropy of the raw votes on FER2013Valid, beside the model's own 1 − c and
  * 1 − max p. Targets: the share of annotators who chose the top class (needs votes, as FERPlus has),
  * 1 − normalised vote entropy (same), and p[y], TRN's own probability of the label (needs only labels).
+ * The second is what `poi fit-confidence` (src/eval/fit-confidence.ts) fits and writes into the model.
  *
  *   node dist/bench/confidence-probe.js --model runs/protocol/poi-s1/best [--data ../shared/data/ferplus]
  *       [--epochs 8] [--json out.json]

@@ -94,7 +94,7 @@ test('bad usage gets a clear message and a non-zero exit', () => {
 });
 
 test('every command answers --help (and -h, and poi help <command>) with its own usage, exit 0, before checking its arguments', () => {
-  for (const cmd of ['train', 'eval', 'calibrate', 'balance', 'export', 'report', 'predict', 'serve', 'demo', 'presets']) {
+  for (const cmd of ['train', 'eval', 'calibrate', 'balance', 'fit-confidence', 'export', 'report', 'predict', 'serve', 'demo', 'presets']) {
     for (const args of [[cmd, '--help'], [cmd, '-h'], ['help', cmd], [cmd, '--data', '/nonexistent', '--help']]) {
       const r = poi(args);
       assert.equal(r.code, 0, `poi ${args.join(' ')}: exit ${r.code}, ${r.err}`);
@@ -121,7 +121,7 @@ test('poi train --noise-list: a run\'s own noise.csv replays as a published list
 
 test('poi <command> --help names every option the command accepts, with the details; poi help lists the synopses only', async () => {
   const { COMMON_OPTIONS } = await import('../src/cli/args.js');
-  for (const cmd of ['train', 'eval', 'calibrate', 'balance', 'export', 'report', 'predict', 'serve', 'demo']) {
+  for (const cmd of ['train', 'eval', 'calibrate', 'balance', 'fit-confidence', 'export', 'report', 'predict', 'serve', 'demo']) {
     const { OPTIONS } = (await import(`../src/cli/${cmd}.js`)) as { OPTIONS: Record<string, unknown> };
     const r = poi([cmd, '--help']);
     assert.equal(r.code, 0, r.err);

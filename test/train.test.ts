@@ -129,7 +129,7 @@ test('baselines and ablations build and take a step', async () => {
     const { value, grads } = tf.variableGrads(() => m.loss({ x, labels: y, soft }, 5, ctx).total);
     assert.ok(Number.isFinite(value.dataSync()[0]), preset);
     assert.ok(Object.keys(grads).length > 0);
-    if (preset === 'poi-no-uncertainty') assert.equal(m.trn.uncOut, undefined);
+    if (preset === 'poi-no-uncertainty') assert.equal(m.trn.confidenceHead, undefined);
     if (preset === 'ce') assert.equal(m.pin, null);
     m.dispose();
   }

@@ -44,6 +44,26 @@ const COMMANDS: Record<string, Command> = {
           post-hoc logit adjustment: subtract tau·log(training class frequency) from TRN's logits`,
     run: async (a) => (await import('./balance.js')).balanceCommand(a),
   },
+  'fit-confidence': {
+    usage: `poi fit-confidence <model dir> --data <dir> [--split train] [--val-split valid] [--epochs 20] [--seed 1]
+          [--out <model dir>] [--dry-run] [--json] [--quiet]
+          refit the uncertainty head towards the annotators' agreement (needs votes: FERPlus)
+
+  --data <dir>        a dataset with annotators' votes (FERPlus's label.csv)
+  --split name        the split the head is fitted on (default: the training split)
+  --val-split name    the split Spearman(uncertainty, raw vote entropy) is measured on (default: validation)
+  --epochs N          passes over the fitting split (default 20; Adam 1e-3, batches of 256)
+  --seed N            seed of the head's initialisation and the shuffle (default 1)
+  --out <model dir>   write there (default: the model folder itself)
+  --dry-run           fit and measure; write nothing
+  --json              the result as one JSON object
+  -q, --quiet         no progress
+
+The head (trn.unc.hidden → ReLU → trn.unc.out → sigmoid = c) is fitted afresh on TRN's frozen pooled
+features by BCE towards 1 − H(votes)/log K, then replaces the trained one; probabilities are unchanged.
+Independent of calibrate and balance, which change the emotion head: run them in either order.`,
+    run: async (a) => (await import('./fit-confidence.js')).fitConfidenceCommand(a),
+  },
   export: {
     usage: `poi export --onnx <model dir> [--out file]   write the TRN as ONNX (default <model dir>/model.onnx)
 poi export --weights float16|uint8 <model dir> [--out dir]   the model folder with compact weights`,

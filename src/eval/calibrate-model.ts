@@ -92,7 +92,7 @@ function side(probs: Float32Array, labels: ArrayLike<number>, confidence: ArrayL
 }
 
 /** The first n faces of a set. */
-function head(set: ImageSet, n: number): ImageSet {
+export function firstFaces(set: ImageSet, n: number): ImageSet {
   const per = set.height * set.width * set.channels;
   const k = set.classes.length;
   return {
@@ -189,9 +189,9 @@ export async function calibrateModel(o: CalibrateOptions): Promise<CalibrateResu
   result.onnxReexported = existsSync(join(out, ONNX_FILE));
   // check the written folder really gives softmax(log p / T) and the same confidence
   const m = Math.min(VERIFY_FACES, set.labels.length);
-  const check = await predictModelSet(out, head(set, m), run);
+  const check = await predictModelSet(out, firstFaces(set, m), run);
   // averaging two views does not commute with dividing logits by T: with TTA, check on the plain reading
-  const plain = o.tta === 'flip' ? await predictModelSet(folder, head(set, m), run) : pred;
+  const plain = o.tta === 'flip' ? await predictModelSet(folder, firstFaces(set, m), run) : pred;
   const expected = o.tta === 'flip' ? scaleProbs(plain.probs, k, T) : calibrated;
   const expectedConf = o.tta === 'flip' ? (uncHead ? plain.confidence : Float32Array.from({ length: m }, (_, i) => Math.max(...expected.subarray(i * k, (i + 1) * k)))) : confAfter;
   // rows with a probability under PROB_FLOOR (float32 underflow) know their logits only up to the

@@ -298,6 +298,16 @@ export function entropy(dist: ArrayLike<number>, k: number): Float64Array {
   return out;
 }
 
+/**
+ * How far each face's annotators agree, in [0,1]: 1 − H(votes)/log K (natural log, each row of the
+ * N*K vote counts or shares normalised first). 1 when every vote names one class, 0 when the votes
+ * spread evenly over all K. A row without votes gives NaN. `poi fit-confidence`'s target.
+ */
+export function voteAgreement(votes: ArrayLike<number>, k: number): Float64Array {
+  if (!(Number.isInteger(k) && k >= 2)) throw new RangeError(`voteAgreement: needs at least 2 classes, got ${k}`);
+  const logK = Math.log(k);
+  return entropy(votes, k).map((h) => 1 - h / logK);
+}
 
 /**
  * Mean KL(votes || probs) in nats over the rows that have votes, for N*K `probs` and `votes`.

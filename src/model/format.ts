@@ -46,6 +46,29 @@ export interface ModelManifest {
   calibration?: CalibrationRecord;
   /** Present once `poi balance` has subtracted τ·log(class prior) from TRN's head bias. */
   balance?: BalanceRecord;
+  /** Present once `poi fit-confidence` has refitted the uncertainty head towards annotator agreement. */
+  confidence?: ConfidenceRecord;
+}
+
+/**
+ * What `poi fit-confidence` did: the uncertainty head (trn.unc.*) refitted after training, on frozen
+ * pooled features, by BCE towards the annotators' agreement 1 − H(votes)/log K, so the reported
+ * confidence follows human disagreement rather than the training-time mixing target.
+ */
+export interface ConfidenceRecord {
+  target: 'vote-agreement';
+  /** The layers that were replaced. */
+  layers: string[];
+  /** Where the head was fitted: dataset name, split, faces, and the fit's epochs and seed. */
+  fittedOn: { dataset: string; split: string; n: number; epochs: number; seed: number };
+  /**
+   * Spearman(1 − confidence, entropy of the raw votes) on the validation split, with the head before
+   * this fit and after it, and 1 − max p of the same model for comparison.
+   */
+  spearman: { dataset: string; split: string; n: number; before: number; after: number; oneMinusMaxP: number };
+  fittedAt: string;
+  /** Earlier fits of this folder's head, oldest first (each replaced the head entirely). */
+  previous?: Omit<ConfidenceRecord, 'previous'>[];
 }
 
 /** What `poi balance` did: post-hoc logit adjustment (Menon et al. 2021) baked into the head's bias. */

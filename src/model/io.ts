@@ -11,10 +11,10 @@ import type { PoiConfig } from './config.js';
 import type { PoiModel } from './poi.js';
 import { processAlive, writeFileAtomic } from '../util/fs.js';
 import { crashPoint } from '../util/crash.js';
-import { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseModelManifest, unpackTensors, type CalibrationRecord, type ModelManifest, type TensorMap, type WeightDtype, type WeightEntry } from './format.js';
+import { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseModelManifest, unpackTensors, type CalibrationRecord, type ConfidenceRecord, type ModelManifest, type TensorMap, type WeightDtype, type WeightEntry } from './format.js';
 
 // The pure format (parsing, packing) lives in format.ts so the browser shares it; re-exported here unchanged.
-export { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseModelManifest, unpackTensors, type CalibrationRecord, type ModelManifest, type TensorMap, type WeightEntry };
+export { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseModelManifest, unpackTensors, type CalibrationRecord, type ConfidenceRecord, type ModelManifest, type TensorMap, type WeightEntry };
 
 /** A model folder's ONNX export (re-exported by src/onnx/export.ts). */
 export const ONNX_FILE = 'model.onnx';
@@ -67,6 +67,11 @@ async function writeModelFolder(dir: string, manifest: ModelManifest, data: Uint
   if (exists) await rm(old, { recursive: true, force: true });
 }
 
+/** The storage type a folder's large tensors use (what a rewrite keeps unless told otherwise). */
+export function storedDtype(manifest: ModelManifest): WeightDtype {
+  return manifest.weights.find((w) => w.dtype)?.dtype ?? 'float32';
+}
+
 export interface RewriteOptions {
   /** Edit the weights in place (the temperature, the balance offsets). */
   edit?: (tensors: TensorMap, source: string) => void;
@@ -92,7 +97,7 @@ export async function rewriteModelFolder(srcDir: string, outDir: string, o: Rewr
   }));
   const tensors = unpackTensors(manifest.weights, bytes, wfile);
   o.edit?.(tensors, wfile);
-  const packed = packTensors(tensors, o.dtype ?? manifest.weights.find((w) => w.dtype)?.dtype ?? 'float32');
+  const packed = packTensors(tensors, o.dtype ?? storedDtype(manifest));
   const out: ModelManifest = { ...manifest, ...o.patch, weights: packed.manifest };
   if (resolve(srcDir) !== resolve(outDir)) {
     const st = await stat(outDir).catch(() => null);

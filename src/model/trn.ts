@@ -13,15 +13,37 @@ export interface TrnOutput {
   logits: tf.Tensor2D;
   /** Confidence logits [B] (sigmoid → c), or null without the uncertainty module. */
   confLogits: tf.Tensor1D | null;
+  /** The pooled features [B,C] both heads read (before dropout). */
+  features: tf.Tensor2D;
   /** The backbone's output after the tapped stage (PIN's stem when it shares TRN's trunk). */
   tap?: tf.Tensor4D;
+}
+
+/** The uncertainty module's two layers, by name (the ONNX export and `poi fit-confidence` address them). */
+export const CONFIDENCE_HIDDEN_LAYER = 'trn.unc.hidden';
+export const CONFIDENCE_OUT_LAYER = 'trn.unc.out';
+
+/**
+ * The uncertainty module's head: pooled features → hidden (ReLU) → one logit, whose sigmoid is c.
+ * One class so that `poi fit-confidence` fits exactly the shape TRN runs.
+ */
+export class ConfidenceHead {
+  readonly hidden: Dense;
+  readonly out: Dense;
+  constructor(p: ParamStore, dim: number, hidden: number, outBias: number) {
+    this.hidden = new Dense(p, CONFIDENCE_HIDDEN_LAYER, dim, hidden, 'he');
+    this.out = new Dense(p, CONFIDENCE_OUT_LAYER, hidden, 1, 'glorot', outBias);
+  }
+  /** Confidence logits [B] of pooled features [B,dim]. */
+  logits(g: tf.Tensor2D): tf.Tensor1D {
+    return tf.reshape(this.out.apply(tf.relu(this.hidden.apply(g))), [-1]) as tf.Tensor1D;
+  }
 }
 
 export class Trn {
   readonly backbone: BackboneNet;
   readonly head: Dense;
-  readonly uncHidden?: Dense;
-  readonly uncOut?: Dense;
+  readonly confidenceHead?: ConfidenceHead;
   /** Names of the backbone's trainable parameters. */
   readonly backboneParams: string[];
 
@@ -31,11 +53,8 @@ export class Trn {
     this.backboneParams = [...p.trainable.keys()].filter((k) => !before.has(k));
     const c = this.backbone.outChannels;
     this.head = new Dense(p, 'trn.head', c, numClasses);
-    if (unc) {
-      this.uncHidden = new Dense(p, 'trn.unc.hidden', c, unc.hidden, 'he');
-      // start confident-ish (c ≈ 0.73): most training labels agree with the face
-      this.uncOut = new Dense(p, 'trn.unc.out', unc.hidden, 1, 'glorot', 1);
-    }
+    // start confident-ish (c ≈ 0.73): most training labels agree with the face
+    if (unc) this.confidenceHead = new ConfidenceHead(p, c, unc.hidden, 1);
   }
 
   /** `tapStage` > 0 also returns the feature map after that backbone stage, from the same pass. */
@@ -44,13 +63,10 @@ export class Trn {
     const g = globalAvgPool(stages[stages.length - 1]);
     const logits = this.head.apply(dropout(g, this.cfg.dropout, ctx));
     let confLogits: tf.Tensor1D | null = null;
-    if (this.uncHidden && this.uncOut) {
-      // The module reads the features but does not train them (choice): its job is to judge the face,
-      // not to reshape what the emotion head sees.
-      const h = tf.relu(this.uncHidden.apply(stopGradient(g) as tf.Tensor2D));
-      confLogits = tf.reshape(this.uncOut.apply(h), [-1]) as tf.Tensor1D;
-    }
-    return tapStage > 0 ? { logits, confLogits, tap: stages[tapStage - 1] } : { logits, confLogits };
+    // The module reads the features but does not train them (choice): its job is to judge the face,
+    // not to reshape what the emotion head sees.
+    if (this.confidenceHead) confLogits = this.confidenceHead.logits(stopGradient(g) as tf.Tensor2D);
+    return tapStage > 0 ? { logits, confLogits, features: g, tap: stages[tapStage - 1] } : { logits, confLogits, features: g };
   }
 
   flops(h: number, w: number): number {

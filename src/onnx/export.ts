@@ -14,6 +14,7 @@ import type { ModelConfig } from '../model/config.js';
 import { hasUncertaintyHead } from '../model/objectives.js';
 import { modelFolderOf, ONNX_FILE, unpackTensors, type ModelSource, type TensorMap } from '../model/io.js';
 import type { PoiModel } from '../model/poi.js';
+import { CONFIDENCE_HIDDEN_LAYER, CONFIDENCE_OUT_LAYER } from '../model/trn.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { attr, floatValueInfo, GraphBuilder, IR_VERSION, OPSET_VERSION, type ModelProto } from './graph.js';
 import { encodeModel } from './proto.js';
@@ -66,8 +67,8 @@ export function buildTrnOnnx(src: TrnSource, producerVersion = '0'): ModelProto 
   g.node('Softmax', [logits], [attr.int('axis', 1)], ONNX_PROBS);
   if (hasUncertaintyHead(config)) {
     const hid = config.uncertainty.hidden;
-    const h = g.node('Relu', [dense(g, 'trn.unc.hidden', feat, f.c, hid)], [], 'trn.unc.relu');
-    const c = g.node('Sigmoid', [dense(g, 'trn.unc.out', h, hid, 1)], [], 'trn.unc.sigmoid');
+    const h = g.node('Relu', [dense(g, CONFIDENCE_HIDDEN_LAYER, feat, f.c, hid)], [], 'trn.unc.relu');
+    const c = g.node('Sigmoid', [dense(g, CONFIDENCE_OUT_LAYER, h, hid, 1)], [], 'trn.unc.sigmoid');
     g.node('Reshape', [c, g.initInt64('flat_shape', [-1])], [], ONNX_CONFIDENCE);
   } else {
     // no uncertainty module: confidence is the top probability (PoiModel.predict)
