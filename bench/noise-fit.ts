@@ -37,12 +37,16 @@ if (!v['noise-list'] || !models.length) {
 await initBackend({});
 const out: Record<string, NoiseFit> = {};
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+const split = defaultSplits(v.data!).train;
+// models of one input spec and class list share one decoded training set
+const sets = new Map<string, Awaited<ReturnType<typeof loadSet>>['set']>();
 for (const dir of models) {
   const { model, input, classes } = dir.endsWith('.bin')
     ? await modelFromCheckpoint(dir).then((c) => ({ model: c.model, input: c.config.model.input, classes: c.classes }))
     : await loadModel(dir).then((m) => ({ model: m.model, input: m.manifest.input, classes: m.manifest.classes }));
-  const split = defaultSplits(v.data!).train;
-  const { set } = await loadSet(v.data!, split, input, { classes, quiet: true });
+  const key = JSON.stringify([input, classes]);
+  if (!sets.has(key)) sets.set(key, (await loadSet(v.data!, split, input, { classes, quiet: true })).set);
+  const set = sets.get(key)!;
   const flips = readNoiseList(v['noise-list']!, set.paths, set.labels, classes);
   const { probs } = await predictSet(model, set);
   const fit = noiseFit(argmaxRows(probs, model.numClasses), set.labels, flips);
