@@ -39,7 +39,7 @@ export { fitConfidence, fitConfidenceHead, applyConfidenceHead, type FitConfiden
 export { writeConfidenceHead } from './model/confidence.js';
 export { voteAgreement } from './eval/metrics.js';
 export { rewriteWeights } from './model/io.js';
-export { type BalanceRecord, type ConfidenceRecord, type WeightDtype } from './model/format.js';
+export { type BalanceRecord, type ConfidenceRecord, type DescribeRecord, type WeightDtype } from './model/format.js';
 export { BACKBONES, backboneKind, createBackbone, type BackboneKind, type BackboneNet, type PretrainedSource } from './model/backbones/index.js';
 export { loadPretrainedBackbones, pretrainedWeights } from './model/pretrained.js';
 export { defaultSplits, loadSet } from './data/load.js';
@@ -66,4 +66,4 @@ export { type LocatorOptions } from './face/locators.js';
 export { type StageTiming } from './infer/timing.js';
 export { type ShrinkMode } from './face/image.js';
 export { createPoiServer, type PoiServer, type ServerOptions } from './server/http.js';
-export { describeUncertainty, DEFAULT_DESCRIBE, type Description, type DescribeOptions, type UncertaintyLevel } from './ui/describe.js';
+export { describeUncertainty, describeOptionsFor, describeBandsProblem, DEFAULT_DESCRIBE, type Description, type DescribeOptions, type DescribeSource, type UncertaintyLevel } from './ui/describe.js';

@@ -11,7 +11,8 @@ import { request as httpRequest } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { describeUncertainty, orList } from '../src/ui/describe.js';
+import { describeOptionsFor, describeUncertainty, orList } from '../src/ui/describe.js';
+import { readModelManifest } from '../src/model/io.js';
 import { startDemoServer } from '../src/demo/server.js';
 import { tempDir } from './helpers.js';
 import { loadDemoPage, NO_CHROMIUM, openPage, type PageCard, POI, ROOT, startDemo } from './browser.js';
@@ -205,6 +206,13 @@ test('poi demo in chromium: upload a photo, the page shows what poi predict --js
     const bars = await page.$$eval('#faces .face:first-child .bars li', (els) => els.length);
     assert.equal(bars, 8, 'one bar per class');
     assert.match((await page.textContent('#faces .face .sentence'))!, /^(clear|probably|ambiguous|unsure)/);
+    // the cards are described with the served model's own bands (describeOptionsFor its model.json)
+    const manifest = await readModelManifest(MODEL);
+    const want = describeOptionsFor(manifest);
+    assert.equal(await page.getAttribute('body', 'data-describe'), manifest.describe ? 'model' : 'default');
+    const bands = await page.$$eval('#faces .face', (els) => els.map((e) => JSON.parse((e as HTMLElement).dataset.bands!)));
+    assert.deepEqual(bands, [{ sureAbove: want.sureAbove, unsureBelow: want.unsureBelow }]);
+    assert.equal(one[0].level, describeUncertainty(one[0].emotions, one[0].confidence, want).level, "the card's level is describeUncertainty's with those bands");
 
     const three = await upload(SAMPLE1);
     const worstPhoto = compare(three, expected(SAMPLE1), TOLERANCE, 'sample1.jpg');

@@ -26,8 +26,13 @@ export async function balanceCommand(argv: string[]): Promise<number> {
   const manifest = await readModelManifest(model);
   const prior = classPrior(data, split, manifest.classes);
   const out = str(v.out) ?? model;
-  await writeBalancedModel(model, out, tau, { ...prior, split: split ?? '' });
+  const written = await writeBalancedModel(model, out, tau, { ...prior, split: split ?? '' });
   const freq = manifest.classes.map((c, i) => `${c} ${(prior.prior[i] * 100).toFixed(1)}%`).join(', ');
   process.stderr.write(`wrote ${out}: logits − ${tau}·log(class frequency) from ${prior.dataset} (${prior.n} labels: ${freq})\n`);
+  // a model whose c is its top probability: the offsets moved c, so its describe bands were dropped
+  if (manifest.describe && !written.describe) {
+    const { staleDescribeNote } = await import('./describe-note.js');
+    process.stderr.write(staleDescribeNote(manifest.describe, out) + '\n');
+  }
   return 0;
 }

@@ -3,6 +3,7 @@ import { PROB_FLOOR } from '../eval/calibrate.js';
 import { calibrateModel, type CalibrateResult } from '../eval/calibrate-model.js';
 import { HEAD_LAYER } from '../model/calibration.js';
 import { num, parse, str, UsageError, DATA_OPTIONS, dataOptions, RUN_OPTIONS, runOptions, type Options } from './args.js';
+import { staleDescribeNote } from './describe-note.js';
 
 export { calibrateModel, type CalibrateOptions, type CalibrateResult } from '../eval/calibrate-model.js';
 
@@ -42,12 +43,14 @@ export function formatCalibration(r: CalibrateResult): string {
   }
   if (r.out === null) {
     lines.push('dry run: nothing written');
+    if (r.staleDescribe) lines.push(staleDescribeNote(r.staleDescribe, null));
   } else {
     lines.push(
       `wrote ${r.out}: ${HEAD_LAYER} weight and bias divided by ${r.temperature.toFixed(4)}, calibration recorded in model.json` +
         (r.onnxReexported ? ', model.onnx re-exported' : ''),
     );
     if (r.verified) lines.push(`verified on ${r.verified.faces} faces: max |Δp| ${r.verified.maxProbDiff.toExponential(1)}, max |Δc| ${r.verified.maxConfidenceDiff.toExponential(1)}`);
+    if (r.staleDescribe) lines.push(staleDescribeNote(r.staleDescribe, r.out));
   }
   return lines.join('\n');
 }

@@ -1,7 +1,11 @@
-/** `poi fit-confidence <model dir> --data <dir>`: parse, src/eval/fit-confidence.ts, print. */
+/**
+ * `poi fit-confidence <model dir> --data <dir>`: parse, src/eval/fit-confidence.ts, print. The new head
+ * changes c, so the folder's describe bands (model.json's `describe`) are dropped, and the output says so.
+ */
 import { fitConfidence, type FitConfidenceResult } from '../eval/fit-confidence.js';
 import { CONFIDENCE_LAYERS } from '../model/confidence.js';
 import { num, parse, str, UsageError, type Options } from './args.js';
+import { staleDescribeNote } from './describe-note.js';
 
 export { fitConfidence, type FitConfidenceOptions, type FitConfidenceResult } from '../eval/fit-confidence.js';
 
@@ -21,6 +25,7 @@ export function formatFitConfidence(r: FitConfidenceResult): string {
   lines.push(`  1 − max p             ${f3(r.spearman.oneMinusMaxP)}   (the same model's probabilities, unchanged)`);
   if (r.out === null) {
     lines.push('dry run: nothing written');
+    if (r.staleDescribe) lines.push(staleDescribeNote(r.staleDescribe, null));
   } else {
     lines.push(`wrote ${r.out}: ${CONFIDENCE_LAYERS.join(' and ')} replaced, recorded under "confidence" in model.json` + (r.onnxReexported ? ', model.onnx re-exported' : ''));
     const v = r.verified;
@@ -30,6 +35,7 @@ export function formatFitConfidence(r: FitConfidenceResult): string {
           (v.onnx ? `; model.onnx: ${v.onnx.maxProbDiff.toExponential(1)}, ${v.onnx.maxConfidenceDiff.toExponential(1)}` : ''),
       );
     }
+    if (r.staleDescribe) lines.push(staleDescribeNote(r.staleDescribe, r.out));
   }
   return lines.join('\n');
 }

@@ -12,8 +12,8 @@ import type { FerplusSoftMode } from '../data/ferplus.js';
 import type { Tta } from '../infer/runner.js';
 import { crossFitTemperature, fitTemperature, logitsFromProbs, meanNll, PROB_FLOOR, scaleProbs, uncertaintyVsVotes, type CrossFit } from './calibrate.js';
 import { accuracy, expectedCalibrationError, riskCoverage } from './metrics.js';
-import { HEAD_LAYER, writeCalibratedModel } from '../model/calibration.js';
-import { ONNX_FILE, readModelFolder, type CalibrationRecord } from '../model/io.js';
+import { describeStaleAfterHeadEdit, HEAD_LAYER, writeCalibratedModel } from '../model/calibration.js';
+import { ONNX_FILE, readModelFolder, type CalibrationRecord, type DescribeRecord } from '../model/io.js';
 import { hasUncertaintyHead } from '../model/objectives.js';
 import { defaultSplits, loadSet, parseMapping } from '../data/load.js';
 import { predictModelSet, type Runtime } from './evaluate-model.js';
@@ -79,6 +79,11 @@ export interface CalibrateResult {
   /** Largest differences between the written model's outputs and the fitted ones, over `faces` re-predicted faces. */
   verified: { faces: number; maxProbDiff: number; maxConfidenceDiff: number } | null;
   onnxReexported: boolean;
+  /**
+   * Describe bands (model.json's `describe`) the new temperature makes stale, dropped from the written
+   * folder: a model without the uncertainty module's, whose c is the top probability; else null (kept).
+   */
+  staleDescribe: DescribeRecord | null;
 }
 
 function side(probs: Float32Array, labels: ArrayLike<number>, confidence: ArrayLike<number>): Side {
@@ -167,6 +172,7 @@ export async function calibrateModel(o: CalibrateOptions): Promise<CalibrateResu
     uncertaintyVsVotes: votes,
     verified: null,
     onnxReexported: false,
+    staleDescribe: describeStaleAfterHeadEdit(manifest).length ? manifest.describe! : null,
   };
   if (o.dryRun) return result;
 

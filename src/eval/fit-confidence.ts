@@ -18,7 +18,7 @@ import { readDataset } from '../data/detect.js';
 import { defaultSplits, loadSet } from '../data/load.js';
 import type { ImageSet } from '../data/types.js';
 import { asStored, CONFIDENCE_LAYERS, requireConfidenceHead, writeConfidenceHead } from '../model/confidence.js';
-import { loadModel, readModelFolder, storedDtype, type ConfidenceRecord, type TensorMap } from '../model/io.js';
+import { loadModel, readModelFolder, storedDtype, type ConfidenceRecord, type DescribeRecord, type TensorMap } from '../model/io.js';
 import { binaryCrossEntropyWithLogits } from '../model/losses.js';
 import { ParamStore } from '../model/params.js';
 import type { PoiModel } from '../model/poi.js';
@@ -93,6 +93,11 @@ export interface FitConfidenceResult {
    */
   verified: { faces: number; maxProbDiff: number; maxConfidenceDiff: number; onnx: { maxProbDiff: number; maxConfidenceDiff: number } | null } | null;
   onnxReexported: boolean;
+  /**
+   * The folder's describe bands (model.json's `describe`), tuned on the c this fit replaces: dropped from
+   * the written folder (a dry run writes nothing); null when it had none.
+   */
+  staleDescribe: DescribeRecord | null;
 }
 
 /** Pooled TRN features, probabilities and confidence of every face of a set (inference mode). */
@@ -315,6 +320,7 @@ export async function fitConfidence(o: FitConfidenceOptions): Promise<FitConfide
     previous: prev ? (prevRest as Omit<ConfidenceRecord, 'previous'>) : null,
     verified: null,
     onnxReexported: false,
+    staleDescribe: manifest.describe ?? null,
   };
   if (o.dryRun) return result;
 

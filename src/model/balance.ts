@@ -6,7 +6,7 @@
  * into TRN's head bias like the temperature, so every runtime and the browser follow.
  */
 import { readDataset } from '../data/detect.js';
-import { HEAD_LAYER, shiftHeadBias } from './calibration.js';
+import { describeStaleAfterHeadEdit, HEAD_LAYER, shiftHeadBias } from './calibration.js';
 import type { BalanceRecord, ModelManifest } from './format.js';
 import { readModelManifest, rewriteModelFolder } from './io.js';
 
@@ -57,7 +57,9 @@ export async function writeBalancedModel(
     priorFrom: { dataset: prior.dataset, split: prior.split, n: prior.n },
     balancedAt: new Date().toISOString(),
   };
-  return (await rewriteModelFolder(srcDir, outDir, { edit: (t, source) => shiftHeadBias(t, offsets, source), patch: { balance: record } })).manifest;
+  // the describe bands stay, except for a model whose c is its top probability, which the offsets move
+  const drop = describeStaleAfterHeadEdit(m);
+  return (await rewriteModelFolder(srcDir, outDir, { edit: (t, source) => shiftHeadBias(t, offsets, source), patch: { balance: record }, drop })).manifest;
 }
 
 export { HEAD_LAYER };

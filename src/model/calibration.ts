@@ -6,9 +6,11 @@
  *
  * The uncertainty module's confidence c is untouched: it reads the pooled features g, not the logits
  * (src/model/trn.ts). Only a model without that module, whose confidence is the top probability,
- * sees its confidence change, and then it is the calibrated top probability.
+ * sees its confidence change, and then it is the calibrated top probability (and its describe bands,
+ * tuned on the old one, are dropped).
  */
-import { rewriteModelFolder } from './io.js';
+import { readModelManifest, rewriteModelFolder } from './io.js';
+import { hasUncertaintyHead } from './objectives.js';
 import type { CalibrationRecord, ModelManifest, TensorMap } from './format.js';
 
 /** TRN's classification layer (src/model/trn.ts: new Dense(p, 'trn.head', ...)). */
@@ -38,5 +40,15 @@ export function shiftHeadBias(tensors: TensorMap, offsets: ArrayLike<number>, so
  * `calibration`, into `outDir` (may equal srcDir); a model.onnx is re-exported (rewriteModelFolder).
  */
 export async function writeCalibratedModel(srcDir: string, outDir: string, factor: number, record: CalibrationRecord): Promise<ModelManifest> {
-  return (await rewriteModelFolder(srcDir, outDir, { edit: (t, source) => scaleHead(t, factor, source), patch: { calibration: record } })).manifest;
+  const drop = describeStaleAfterHeadEdit(await readModelManifest(srcDir));
+  return (await rewriteModelFolder(srcDir, outDir, { edit: (t, source) => scaleHead(t, factor, source), patch: { calibration: record }, drop })).manifest;
+}
+
+/**
+ * The records an edit of trn.head (a temperature, balance offsets) makes stale: none for a model with
+ * the uncertainty module, whose c does not read the logits; the describe bands of one without it, whose
+ * c is the top probability the edit moves.
+ */
+export function describeStaleAfterHeadEdit(manifest: ModelManifest): 'describe'[] {
+  return manifest.describe && !hasUncertaintyHead(manifest.config.model) ? ['describe'] : [];
 }

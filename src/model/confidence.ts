@@ -3,7 +3,8 @@
  * (src/model/trn.ts ConfidenceHead: trn.unc.hidden → ReLU → trn.unc.out → sigmoid = c) reads the pooled
  * features and nothing reads it, so swapping its four tensors changes the reported confidence and
  * nothing else: the probabilities, the temperature and the balance offsets (trn.head) are untouched,
- * and `poi calibrate` / `poi balance` leave these tensors alone in turn.
+ * and `poi calibrate` / `poi balance` leave these tensors alone in turn. The describe bands, which read
+ * c, go stale and are dropped.
  */
 import { packTensors, rewriteModelFolder, unpackTensors } from './io.js';
 import type { ConfidenceRecord, ModelManifest, TensorMap, WeightDtype } from './format.js';
@@ -51,8 +52,9 @@ export function asStored(head: TensorMap, dtype: WeightDtype): TensorMap {
 /**
  * Write `srcDir`'s model with its uncertainty head replaced by `head` and `record` under model.json's
  * `confidence`, into `outDir` (may equal srcDir); a model.onnx is re-exported (rewriteModelFolder).
+ * The folder's describe bands (model.json's `describe`) were tuned on the old head's c and are dropped.
  */
 export async function writeConfidenceHead(srcDir: string, outDir: string, head: TensorMap, record: ConfidenceRecord): Promise<{ manifest: ModelManifest; onnx: boolean }> {
-  const r = await rewriteModelFolder(srcDir, outDir, { edit: (t, source) => replaceConfidenceHead(t, head, source), patch: { confidence: record } });
+  const r = await rewriteModelFolder(srcDir, outDir, { edit: (t, source) => replaceConfidenceHead(t, head, source), patch: { confidence: record }, drop: ['describe'] });
   return { manifest: r.manifest, onnx: r.onnx };
 }

@@ -48,6 +48,29 @@ export interface ModelManifest {
   balance?: BalanceRecord;
   /** Present once `poi fit-confidence` has refitted the uncertainty head towards annotator agreement. */
   confidence?: ConfidenceRecord;
+  /**
+   * This model's describe bands (where its c says "clear", "probably", "unsure"), written by
+   * `bench/tune-describe --write`; absent = DEFAULT_DESCRIBE (src/ui/describe.ts, describeOptionsFor).
+   * A rewrite that changes c drops it (fit-confidence; balance and calibrate on a model whose c is its top probability).
+   */
+  describe?: DescribeRecord;
+}
+
+/**
+ * Describe bands tuned for one model folder (bench/tune-describe.ts --write): c >= sureAbove reads "clear",
+ * c < unsureBelow "unsure", between "probably". Each model's c has its own scale, so the bands belong to
+ * the folder, not to the code.
+ */
+export interface DescribeRecord {
+  /** c at or above this: "clear". */
+  sureAbove: number;
+  /** c below this: "unsure". */
+  unsureBelow: number;
+  /** Where the bands were tuned: the dataset's name (not its path), split, labelled faces. */
+  tunedOn: { dataset: string; split: string; n: number };
+  /** The accuracies asked for: faces at or above sureAbove right at least `clear` of the time, below unsureBelow at most `unsure`. */
+  target: { clear: number; unsure: number };
+  tunedAt: string;
 }
 
 /**

@@ -11,10 +11,11 @@ import type { PoiConfig } from './config.js';
 import type { PoiModel } from './poi.js';
 import { processAlive, writeFileAtomic } from '../util/fs.js';
 import { crashPoint } from '../util/crash.js';
-import { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseModelManifest, unpackTensors, type CalibrationRecord, type ConfidenceRecord, type ModelManifest, type TensorMap, type WeightDtype, type WeightEntry } from './format.js';
+import { describeBandsProblem } from '../ui/describe.js';
+import { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseModelManifest, unpackTensors, type CalibrationRecord, type ConfidenceRecord, type DescribeRecord, type ModelManifest, type TensorMap, type WeightDtype, type WeightEntry } from './format.js';
 
 // The pure format (parsing, packing) lives in format.ts so the browser shares it; re-exported here unchanged.
-export { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseModelManifest, unpackTensors, type CalibrationRecord, type ConfidenceRecord, type ModelManifest, type TensorMap, type WeightEntry };
+export { MODEL_FORMAT, MODEL_FORMAT_VERSION, modelFromParts, packTensors, parseModelManifest, unpackTensors, type CalibrationRecord, type ConfidenceRecord, type DescribeRecord, type ModelManifest, type TensorMap, type WeightEntry };
 
 /** A model folder's ONNX export (re-exported by src/onnx/export.ts). */
 export const ONNX_FILE = 'model.onnx';
@@ -77,15 +78,23 @@ export interface RewriteOptions {
   edit?: (tensors: TensorMap, source: string) => void;
   /** Merged into model.json. */
   patch?: Partial<ModelManifest>;
+  /** Records removed from model.json, ones the edit makes stale (fit-confidence drops `describe`). */
+  drop?: readonly ('calibration' | 'balance' | 'confidence' | 'describe')[];
   /** Storage type of the new weights (default: the folder's own). */
   dtype?: WeightDtype;
+  /**
+   * weights.bin copied byte for byte and its manifest kept (model.json alone changes, as for
+   * tune-describe --write); not with `edit` or `dtype`.
+   */
+  keepWeights?: boolean;
 }
 
 /**
  * The one read → edit → repack → swap of a saved model folder: `srcDir`'s weights, edited and repacked,
- * with `patch` merged into model.json, into `outDir` (may equal srcDir). The folder's other files are
- * copied; its model.onnx, which holds the old weights, is exported afresh from the new ones (every
- * caller: export --weights, calibrate, balance). The new folder is assembled next to outDir and swapped
+ * with `patch` merged into model.json (and `drop`'s records removed), into `outDir` (may equal srcDir).
+ * The folder's other files are copied; its model.onnx, which holds the old weights (and is fingerprinted
+ * by model.json's bytes too), is exported afresh from the new ones (every caller: export --weights,
+ * calibrate, balance, fit-confidence, tune-describe --write). The new folder is assembled next to outDir and swapped
  * in, so a crash leaves the old model or the new one, never a mix; an outDir that holds something other
  * than a model is refused. `onnx` says whether model.onnx was re-exported.
  */
@@ -95,10 +104,12 @@ export async function rewriteModelFolder(srcDir: string, outDir: string, o: Rewr
   const bytes = new Uint8Array(await readFile(wfile).catch(() => {
     throw new Error(`${srcDir}: weights.bin is missing`);
   }));
+  if (o.keepWeights && (o.edit || o.dtype)) throw new Error('rewriteModelFolder: keepWeights cannot go with edit or dtype');
   const tensors = unpackTensors(manifest.weights, bytes, wfile);
   o.edit?.(tensors, wfile);
-  const packed = packTensors(tensors, o.dtype ?? storedDtype(manifest));
+  const packed = o.keepWeights ? { manifest: manifest.weights, data: bytes } : packTensors(tensors, o.dtype ?? storedDtype(manifest));
   const out: ModelManifest = { ...manifest, ...o.patch, weights: packed.manifest };
+  for (const key of o.drop ?? []) delete out[key];
   if (resolve(srcDir) !== resolve(outDir)) {
     const st = await stat(outDir).catch(() => null);
     if (st && !st.isDirectory()) throw new Error(`${outDir}: exists and is not a folder; refusing to replace it`);
@@ -116,6 +127,18 @@ export async function rewriteModelFolder(srcDir: string, outDir: string, o: Rewr
   }
   await writeModelFolder(resolve(outDir), out, packed.data, srcDir, extra);
   return { manifest: out, before: bytes.byteLength, after: packed.data.byteLength, onnx };
+}
+
+/**
+ * Store describe bands (bench/tune-describe.ts --write) under `dir`'s model.json `describe`, in place:
+ * weights.bin is kept byte for byte, model.onnx re-exported (its fingerprint covers model.json). Bands
+ * that cannot be used (NaN, outside [0, 1], unsure above clear) are refused and nothing is written.
+ */
+export async function writeDescribeRecord(dir: string, record: DescribeRecord): Promise<{ manifest: ModelManifest; onnx: boolean }> {
+  const problem = describeBandsProblem(record);
+  if (problem) throw new Error(`${dir}: describe bands not written: ${problem}`);
+  const { manifest, onnx } = await rewriteModelFolder(dir, dir, { patch: { describe: record }, keepWeights: true });
+  return { manifest, onnx };
 }
 
 /**

@@ -5,13 +5,18 @@
  * Two signals, on purpose:
  *  - the distribution's shape says *which* readings compete: every class with p >= ambiguousRatio * p(top)
  *    is a candidate (at most maxCandidates); two or more candidates make the face "ambiguous: A or B";
- *  - c says how far poi trusts its top reading. On FERPlus FER2013Valid (3191 faces) the shipped model
- *    (models/poi-ferplus, 83.9% accuracy) is right 94% of the time with c >= 0.80 (63% of faces) and 69% with
- *    0.65 <= c < 0.80; below 0.65 it is right 64% of the time (its c is not monotone down there: faces with
- *    c < 0.25 are mostly right), so "unsure" means "as unsure as probably" for this model
- *    (`node dist/bench/tune-describe.js --clear 0.9` prints the table). Bands: c >= sureAbove "clear",
- *    c >= unsureBelow "probably", below "unsure". Re-run that command when the shipped model changes.
+ *  - c says how far poi trusts its top reading. Bands: c >= sureAbove "clear", c >= unsureBelow
+ *    "probably", below "unsure".
+ *
+ * The bands are per model: each model's c has its own scale (a refitted uncertainty head, another
+ * backbone or objective moves it), so a model folder stores its own under model.json's `describe`
+ * (DescribeRecord), and describeOptionsFor(manifest) gives the options to describe that model's faces
+ * with. DEFAULT_DESCRIBE's bands are the fallback for a folder without them. To tune a folder's bands
+ * (accuracy by band of c on a labelled split, the edges that hit the wanted accuracies, written into
+ * model.json): `node dist/bench/tune-describe.js --model <dir> --write` (see its --clear and --unsure).
  */
+
+import type { ModelManifest } from '../model/format.js';
 
 export interface DescribeOptions {
   /** A class is a candidate when its probability is at least this fraction of the top one. */
@@ -24,7 +29,37 @@ export interface DescribeOptions {
   unsureBelow: number;
 }
 
+/** The fallback, for a model folder without bands of its own (its bands were tuned on models/poi-ferplus). */
 export const DEFAULT_DESCRIBE: DescribeOptions = { ambiguousRatio: 0.5, maxCandidates: 3, sureAbove: 0.8, unsureBelow: 0.65 };
+
+/** The part of a model folder's manifest describeOptionsFor reads (ModelManifest fits). */
+export type DescribeSource = Pick<ModelManifest, 'describe'>;
+
+/**
+ * Why a pair of bands cannot be used, or null when it can: both numbers in [0, 1] (not NaN) and
+ * unsureBelow <= sureAbove.
+ */
+export function describeBandsProblem(bands: { sureAbove: number; unsureBelow: number }): string | null {
+  const { sureAbove, unsureBelow } = bands;
+  for (const [name, v] of [['sureAbove', sureAbove], ['unsureBelow', unsureBelow]] as const) {
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) return `${name} must be a number in [0, 1], got ${v}`;
+  }
+  if (unsureBelow > sureAbove) return `unsureBelow (${unsureBelow}) is above sureAbove (${sureAbove})`;
+  return null;
+}
+
+/**
+ * The options to describe one model's faces with: DEFAULT_DESCRIBE with the bands the model folder
+ * stores (model.json's `describe`), or DEFAULT_DESCRIBE itself when it stores none. Bands that cannot
+ * be used (a hand-edited model.json) are refused, naming why.
+ */
+export function describeOptionsFor(manifest: DescribeSource): DescribeOptions {
+  const r = manifest.describe;
+  if (!r) return { ...DEFAULT_DESCRIBE };
+  const problem = describeBandsProblem(r);
+  if (problem) throw new Error(`model.json "describe": ${problem}`);
+  return { ...DEFAULT_DESCRIBE, sureAbove: r.sureAbove, unsureBelow: r.unsureBelow };
+}
 
 export type UncertaintyLevel = 'clear' | 'probable' | 'ambiguous' | 'unsure';
 
@@ -44,7 +79,10 @@ export function orList(names: string[]): string {
   return `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}`;
 }
 
-/** Describe one face. `probs` maps class → probability (any order); `confidence` is c in [0,1]. */
+/**
+ * Describe one face. `probs` maps class → probability (any order); `confidence` is c in [0,1]; `opts`
+ * of a model's faces: describeOptionsFor(its manifest), so its own bands apply.
+ */
 export function describeUncertainty(probs: Record<string, number>, confidence: number, opts: Partial<DescribeOptions> = {}): Description {
   const o = { ...DEFAULT_DESCRIBE, ...opts };
   const ranked = Object.entries(probs).sort((a, b) => b[1] - a[1]);

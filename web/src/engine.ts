@@ -11,7 +11,7 @@ import * as faceapi from '@vladmandic/face-api/dist/face-api.esm-nobundle.js';
 import { modelFromParts, parseModelManifest, type ModelManifest } from '../../src/model/format.js';
 import type { PoiModel } from '../../src/model/poi.js';
 import { toRgb, type Box, type Point, type RawImage } from '../../src/face/align.js';
-import { describeUncertainty, type Description } from '../../src/ui/describe.js';
+import { DEFAULT_DESCRIBE, describeOptionsFor, describeUncertainty, type DescribeOptions, type Description } from '../../src/ui/describe.js';
 import { DEFAULT_MAX_SIDE } from '../../src/face/resize.js';
 import { createPipeline, photoFromRgba, type DetectedFace, type FaceResult, type Photo, type Platform } from '../../src/infer/pipeline.js';
 import { createTfjsRunner, withFlipTta, type Tta } from '../../src/infer/runner.js';
@@ -197,13 +197,23 @@ async function fetchOk(url: string): Promise<Response> {
   return r;
 }
 
-/** Load the poi model folder served at `base` (model.json + weights.bin) with poi's format code. */
-export async function loadPoiModel(base = PATHS.poiModel): Promise<{ model: PoiModel; manifest: ModelManifest }> {
+/**
+ * Load the poi model folder served at `base` (model.json + weights.bin) with poi's format code.
+ * `describe`: the options to describe its faces with (its own bands from model.json, else the
+ * defaults: describeOptionsFor), for RecognizeOptions.describe.
+ */
+export async function loadPoiModel(base = PATHS.poiModel): Promise<{ model: PoiModel; manifest: ModelManifest; describe: DescribeOptions }> {
   const jsonUrl = new URL('model.json', new URL(base, document.baseURI)).href;
   const binUrl = new URL('weights.bin', new URL(base, document.baseURI)).href;
   const manifest = parseModelManifest(await (await fetchOk(jsonUrl)).text(), jsonUrl);
+  let describe: DescribeOptions;
+  try {
+    describe = describeOptionsFor(manifest);
+  } catch (e) {
+    throw new Error(`${jsonUrl}: ${(e as Error).message}`);
+  }
   const weights = await (await fetchOk(binUrl)).arrayBuffer();
-  return { model: modelFromParts(manifest, weights, binUrl), manifest };
+  return { model: modelFromParts(manifest, weights, binUrl), manifest, describe };
 }
 
 /**
@@ -241,6 +251,8 @@ export async function loadDetectors(): Promise<void> {
 export interface PageFace extends FaceResult {
   /** The plain sentence and level for the confidence. */
   description: Description;
+  /** The bands of c the description used (RecognizeOptions.describe: the model's), for the gauge. */
+  bands: Pick<DescribeOptions, 'sureAbove' | 'unsureBelow'>;
   /** The aligned model input (size x size x channels), to show what poi saw. */
   crop: { pixels: Uint8Array; size: number; channels: number };
 }
@@ -265,9 +277,23 @@ export interface RecognizeOptions {
   explain: boolean;
   /** 'flip': TRN also reads each face's mirror image and averages the two (Node's --tta flip, same code). */
   tta: Tta;
+  /**
+   * How faces are put in words: pass the loaded model's (loadPoiModel's `describe`, describeOptionsFor),
+   * since the bands of c are per model; DEFAULT_DESCRIBE otherwise.
+   */
+  describe: DescribeOptions;
 }
 
-export const DEFAULT_RECOGNIZE: RecognizeOptions = { detector: DEFAULT_LOCATOR, tinyInputSize: 416, minScore: 0.5, maxFaces: 100, maxSide: DEFAULT_MAX_SIDE, explain: false, tta: 'none' };
+export const DEFAULT_RECOGNIZE: RecognizeOptions = {
+  detector: DEFAULT_LOCATOR,
+  tinyInputSize: 416,
+  minScore: 0.5,
+  maxFaces: 100,
+  maxSide: DEFAULT_MAX_SIDE,
+  explain: false,
+  tta: 'none',
+  describe: DEFAULT_DESCRIBE,
+};
 
 /** The canvas's pixels as a Photo (RGB, shrunk to maxSide by Node's code). */
 function decodeCanvas(photo: HTMLCanvasElement, maxSide: number): Photo {
@@ -388,14 +414,15 @@ export async function recognize(model: PoiModel, photo: HTMLCanvasElement, opts:
   const pipeline = createPipeline({ classes: model.classes, input, runner, getModel: async () => model, platform: browserPlatform(o), round: false });
   try {
     const { faces, crops } = await pipeline.recognize(photo, { explain: o.explain });
-    return toPageFaces(faces, crops, input.height, input.channels);
+    return toPageFaces(faces, crops, input.height, input.channels, o.describe);
   } finally {
     runner.dispose();
   }
 }
 
-function toPageFaces(faces: FaceResult[], crops: Uint8Array[], size: number, channels: number): PageFace[] {
-  return faces.map((f, i) => ({ ...f, description: describeUncertainty(f.emotions, f.confidence), crop: { pixels: crops[i], size, channels } }));
+function toPageFaces(faces: FaceResult[], crops: Uint8Array[], size: number, channels: number, describe: DescribeOptions): PageFace[] {
+  const bands = { sureAbove: describe.sureAbove, unsureBelow: describe.unsureBelow };
+  return faces.map((f, i) => ({ ...f, description: describeUncertainty(f.emotions, f.confidence, describe), bands, crop: { pixels: crops[i], size, channels } }));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -570,7 +597,7 @@ export function createLiveRecognizer(model: PoiModel, opts: Partial<LiveOptions>
       timing.recognise = Math.max(0, performance.now() - t0 - timing.decode - timing.detect - timing.track);
       timing.align = stages.align;
       timing.trn = stages.trn;
-      return { faces: toPageFaces(faces, crops, input.height, input.channels), detected, timing };
+      return { faces: toPageFaces(faces, crops, input.height, input.channels, o.describe), detected, timing };
     },
     reset() {
       tracks = [];

@@ -25,6 +25,7 @@ import {
 import { drawOverlay, faceCard } from './view.js';
 import type { PoiModel } from '../../src/model/poi.js';
 import type { Tta } from '../../src/infer/runner.js';
+import type { DescribeOptions } from '../../src/ui/describe.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const statusEl = $<HTMLDivElement>('status');
@@ -50,6 +51,8 @@ if (everyParam >= 1) {
 /** The clean image (the display canvas gets the overlay drawn on top). */
 const source = document.createElement('canvas');
 let model: PoiModel | null = null;
+/** How the loaded model's faces are put in words (its own bands of c: loadPoiModel's `describe`). */
+let describe: DescribeOptions = DEFAULT_RECOGNIZE.describe;
 let webcam: { stream: MediaStream; video: HTMLVideoElement } | null = null;
 let busy = false;
 
@@ -104,7 +107,7 @@ async function run(): Promise<void> {
     const maxSide = Number(params.get('maxSide')) || DEFAULT_RECOGNIZE.maxSide;
     const tta: Tta = ttaBox.checked ? 'flip' : 'none';
     const detector = detectorFor('photo');
-    const faces = await recognize(model, source, { explain: explainBox.checked, tta, maxSide, detector });
+    const faces = await recognize(model, source, { explain: explainBox.checked, tta, maxSide, detector, describe });
     show(faces, performance.now() - t0, tta, detector);
   } finally {
     busy = false;
@@ -372,7 +375,7 @@ async function liveLoop(cam: NonNullable<typeof webcam>): Promise<void> {
       if (webcam !== cam || !model) break;
       if (!rec || liveStale) {
         rec?.dispose();
-        rec = createLiveRecognizer(model, { detector: detectorFor('live'), detectEvery: Number(everySel.value) || DEFAULT_LIVE.detectEvery, tta: ttaBox.checked ? 'flip' : 'none' });
+        rec = createLiveRecognizer(model, { detector: detectorFor('live'), detectEvery: Number(everySel.value) || DEFAULT_LIVE.detectEvery, tta: ttaBox.checked ? 'flip' : 'none', describe });
         live = rec;
         liveStale = false;
       }
@@ -477,8 +480,11 @@ document.addEventListener('drop', (e) => {
 async function init(): Promise<void> {
   const t0 = performance.now();
   const info = await chooseBackend((params.get('backend') as BackendChoice) ?? 'auto', { threads: Number(params.get('threads')) || 0 });
-  const [{ model: m, manifest }] = await Promise.all([loadPoiModel(), loadDetectors()]);
+  const [{ model: m, manifest, describe: d }] = await Promise.all([loadPoiModel(), loadDetectors()]);
   model = m;
+  describe = d;
+  // where the describe bands come from: the model folder's own (bench/tune-describe --write) or the defaults
+  document.body.dataset.describe = manifest.describe ? 'model' : 'default';
   debugHandles.model = m;
   const acc = typeof manifest.metrics.accuracy === 'number' ? `, ${(manifest.metrics.accuracy * 100).toFixed(1)}% on FERPlus` : '';
   $('backend').textContent = `backend ${info.label}${info.note ? ` (${info.note})` : ''} · model ${manifest.config.preset ?? 'poi'}${acc}`;

@@ -5,7 +5,7 @@
  */
 import type { PageFace } from './engine.js';
 import { AU_NAMES, type Au } from '../../src/model/prior.js';
-import { DEFAULT_DESCRIBE } from '../../src/ui/describe.js';
+import { DEFAULT_DESCRIBE, type DescribeOptions } from '../../src/ui/describe.js';
 
 /** Distinct box colours, face i gets COLORS[i % n]. */
 export const COLORS = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6', '#9a6324'];
@@ -56,9 +56,9 @@ export function drawOverlay(ctx: CanvasRenderingContext2D, faces: PageFace[], sh
   });
 }
 
-/** A half-circle gauge of c with the three bands of DEFAULT_DESCRIBE. */
-export function gauge(confidence: number): SVGElement {
-  const { unsureBelow: lo, sureAbove: hi } = DEFAULT_DESCRIBE;
+/** A half-circle gauge of c with the three bands of the model's describe options (PageFace.bands; default DEFAULT_DESCRIBE's). */
+export function gauge(confidence: number, bands: Pick<DescribeOptions, 'sureAbove' | 'unsureBelow'> = DEFAULT_DESCRIBE): SVGElement {
+  const { unsureBelow: lo, sureAbove: hi } = bands;
   const R = 40;
   const cx = 50;
   const cy = 48;
@@ -146,6 +146,7 @@ export function faceCard(f: PageFace, i: number): HTMLElement {
     'data-confidence': String(f.confidence),
     'data-emotions': JSON.stringify(f.emotions),
     'data-level': d.level,
+    'data-bands': JSON.stringify(f.bands),
     'data-box': JSON.stringify(f.box),
   });
   card.style.borderColor = color;
@@ -154,7 +155,7 @@ export function faceCard(f: PageFace, i: number): HTMLElement {
     el('header', {}, el('span', { class: 'num' }, String(i + 1)), el('span', { class: 'sentence' }, d.sentence)),
     el('div', { class: 'row' },
       cropCanvas(f, color),
-      el('div', { class: 'certainty' }, gauge(f.confidence), el('div', { class: 'gauge-label' }, `certainty ${pct}%`))),
+      el('div', { class: 'certainty' }, gauge(f.confidence, f.bands), el('div', { class: 'gauge-label' }, `certainty ${pct}%`))),
     bars(f.emotions),
   );
   if (f.regions) card.append(explanation(f));
