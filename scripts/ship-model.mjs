@@ -3,7 +3,8 @@
 // model can be rebuilt from its run folder:
 //   poi balance --tau τ  →  poi calibrate  →  poi fit-confidence (models with an uncertainty head)
 //   →  poi export --weights float16  →  poi eval (the text record beside it)
-//   node scripts/ship-model.mjs <run dir> <out model dir> [--tau 0.25] [--data ../shared/data/ferplus] [--record results/...]
+//   →  bench/tune-describe --write (the describe bands for this model's c, stored in its model.json)
+//   node scripts/ship-model.mjs <run dir> <out model dir> [--tau 0.25] [--clear 0.9] [--unsure 0.65] [--data ../shared/data/ferplus] [--record results/...]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,11 +12,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const { values: v, positionals: [run, out] } = parseArgs({
-  options: { tau: { type: 'string', default: '0.25' }, data: { type: 'string', default: '../shared/data/ferplus' }, record: { type: 'string' } },
+  options: { tau: { type: 'string', default: '0.25' }, clear: { type: 'string', default: '0.9' }, unsure: { type: 'string', default: '0.65' }, data: { type: 'string', default: '../shared/data/ferplus' }, record: { type: 'string' } },
   allowPositionals: true,
 });
 if (!run || !out) {
-  console.error('usage: node scripts/ship-model.mjs <run dir> <out model dir> [--tau 0.25] [--data dir] [--record results dir]');
+  console.error('usage: node scripts/ship-model.mjs <run dir> <out model dir> [--tau 0.25] [--clear 0.9] [--unsure 0.65] [--data dir] [--record results dir]');
   process.exit(2);
 }
 const poi = (...args) => {
@@ -31,10 +32,14 @@ const method = JSON.parse(readFileSync(join(stage, 'model.json'), 'utf8')).confi
 if (method !== 'ce' && method !== 'ld') log.push(poi('fit-confidence', stage, '--data', v.data, '--json', '--quiet'));
 poi('export', '--weights', 'float16', stage, '--out', out);
 const evalText = poi('eval', '--model', out, '--data', v.data);
+// last: fit-confidence (above) drops stale bands, so the bands are tuned on the final c
+const describeText = execFileSync(process.execPath, ['dist/bench/tune-describe.js', '--model', out, '--data', v.data, '--clear', v.clear, '--unsure', v.unsure, '--write'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+console.error(describeText);
 rmSync(tmp, { recursive: true, force: true });
 console.log(evalText);
 if (v.record) {
   mkdirSync(v.record, { recursive: true });
   writeFileSync(join(v.record, 'shipped-eval-valid.txt'), evalText);
   writeFileSync(join(v.record, 'shipped-steps.jsonl'), log.map((s) => s.trim()).join('\n') + '\n');
+  writeFileSync(join(v.record, 'shipped-describe.txt'), describeText);
 }
