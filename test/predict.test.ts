@@ -260,3 +260,33 @@ test('the table fits long paths at a folder boundary and keeps the file name', (
   // a single long name with no folder in the kept part is cut mid-name
   assert.equal(fitName('x'.repeat(20) + '.jpg', 10), '…xxxxx.jpg');
 });
+
+test('--explain: AU readouts only from a model trained with the AU prior (regions and PIN distribution either way)', async () => {
+  const { presetConfig } = await import('../src/model/config.js');
+  const { PoiModel } = await import('../src/model/poi.js');
+  const { saveModel } = await import('../src/model/io.js');
+  const work = tempDir('poi-aus-');
+  const size = 16;
+  const crop = await sharp({ create: { width: size, height: size, channels: 3, background: { r: 120, g: 110, b: 100 } } }).png().toBuffer();
+  for (const [preset, withAus] of [['tiny', false], ['poi-au-prior+tiny', true]] as const) {
+    const cfg = presetConfig(preset);
+    assert.equal(cfg.model.pin.useAuPrior, withAus, preset);
+    const dir = join(work, preset);
+    await saveModel(new PoiModel(cfg.model, FER_CLASSES, 5), cfg, dir);
+    const t = await createRecognizer({ model: dir });
+    try {
+      const [f] = await t.recognize(crop, { aligned: true, explain: true });
+      assert.equal(f.regions!.length, cfg.model.pin.regions.length, preset);
+      assert.ok(f.objective && Math.abs(Object.values(f.objective).reduce((a, b) => a + b, 0) - 1) < 1e-3, preset);
+      if (withAus) {
+        assert.ok(f.aus && Object.keys(f.aus).length >= 10, `${preset}: AUs averaged over regions`);
+        assert.ok(f.regions!.every((r) => Object.keys(r.aus).length === cfg.model.pin.regions.find((s) => s.name === r.name)!.aus.length));
+      } else {
+        assert.equal(f.aus, undefined, `${preset}: no AU readout without the prior`);
+        assert.ok(f.regions!.every((r) => Object.keys(r.aus).length === 0));
+      }
+    } finally {
+      t.dispose();
+    }
+  }
+});

@@ -93,7 +93,8 @@ export interface RegionResult {
   cropBox: [number, number, number, number];
   /** PIN's emotion distribution from this region alone. */
   emotions: Record<string, number>;
-  /** Activation in [0,1] of each AU this region can show, keyed "AU12". */
+  /** Activation in [0,1] of each AU this region can show, keyed "AU12"; empty for a model trained without
+   * the AU prior (its AU heads were never taught what an AU looks like). */
   aus: Record<string, number>;
 }
 
@@ -116,7 +117,8 @@ export interface FaceResult {
   uncertainty: number;
   /** With `explain`: PIN's regions placed on the photo. */
   regions?: RegionResult[];
-  /** With `explain`: each AU's activation, averaged over the regions that can show it, by AU number. */
+  /** With `explain` on a model trained with the AU prior: each AU's activation, averaged over the regions
+   * that can show it, by AU number. */
   aus?: Record<string, number>;
   /** With `explain`: PIN's aggregated ("objective") distribution. */
   objective?: Record<string, number>;
@@ -212,13 +214,14 @@ export function createPipeline<Src>(o: PipelineOptions<Src>): Pipeline<Src> {
       const regionData = await Promise.all(ex.regions.map(async (r) => ({ probs: await r.probs.data(), au: await r.auProbs.data() })));
       const q = await ex.q.data();
       const specs = m.config.pin.regions;
+      const withAus = m.config.pin.useAuPrior;
       return transforms.map((t, i) => {
         const sums = new Map<number, { s: number; c: number }>();
         const regions: RegionResult[] = ex.regions.map((r, j) => {
           const cropBox = [...(specs.find((s) => s.name === r.name)?.box ?? [0, 0, 1, 1])] as [number, number, number, number];
           const placed = placeRegion(cropBox, t);
           const aus: Record<string, number> = {};
-          r.aus.forEach((au, a) => {
+          if (withAus) r.aus.forEach((au, a) => {
             const v = regionData[j].au[i * r.aus.length + a];
             aus[`AU${au}`] = rp(v);
             const e = sums.get(au) ?? { s: 0, c: 0 };
@@ -237,7 +240,7 @@ export function createPipeline<Src>(o: PipelineOptions<Src>): Pipeline<Src> {
         });
         const aus: Record<string, number> = {};
         for (const [au, e] of [...sums].sort((a, b) => a[0] - b[0])) aus[`AU${au}`] = rp(e.s / e.c);
-        return { regions, aus, objective: distribution(classes, q, i * classes.length, rp) };
+        return { regions, ...(withAus ? { aus } : {}), objective: distribution(classes, q, i * classes.length, rp) };
       });
     } finally {
       tf.dispose([ex.q, ...ex.regions.flatMap((r) => [r.probs, r.auProbs])]);
