@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import { readFile, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { InputSpec } from '../model/config.js';
 import type { TrnRunner } from './runner.js';
@@ -20,7 +20,8 @@ import { decodeModel } from '../onnx/proto.js';
 
 
 export interface OrtRunnerOptions {
-  /** Intra-op threads (default: onnxruntime's choice, the physical cores). */
+  /** Intra-op threads (default: os.availableParallelism(), every hardware thread; onnxruntime's own default
+   * counts physical cores, which leaves one of two hyperthreads idle). */
   threads?: number;
   /** Where on-the-fly exports go (default $POI_CACHE_DIR/onnx or ~/.cache/poi/onnx). */
   cacheDir?: string;
@@ -104,7 +105,7 @@ export async function createOrtRunner(src: ModelSource, opts: OrtRunnerOptions =
   const { manifest } = folder;
   const { file } = await resolveOnnxFile(folder, opts);
   const sessionOpts: import('onnxruntime-node').InferenceSession.SessionOptions = { graphOptimizationLevel: 'all' };
-  if (opts.threads) sessionOpts.intraOpNumThreads = opts.threads;
+  sessionOpts.intraOpNumThreads = opts.threads || availableParallelism();
   let session: import('onnxruntime-node').InferenceSession;
   try {
     session = await rt.InferenceSession.create(file, sessionOpts);
