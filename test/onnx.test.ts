@@ -130,7 +130,7 @@ const RANDOM: Array<[string, PoiConfigOverrides]> = [
   // dlib's ResNet-29 (random weights): 'valid' strided convs, zero-padded down blocks, avg-pool shortcuts
   ['dlib-resnet, 112x112, POI with uncertainty head',
     { model: { input: { height: 112, width: 112, channels: 1, mean: 0.5, std: 0.25 }, trn: { kind: 'dlib-resnet', widths: DLIB_WIDTHS, depths: DLIB_DEPTHS, dropout: 0.3, pretrained: false } } }],
-  // MobileFaceNet (random weights and PReLU slopes): depthwise convs (Conv with group = C), PRelu,
+  // MobileFaceNet (random weights and PReLU slopes): depthwise convs (Conv with group = C), PReLUs,
   // residual adds, stride-2 'same' convs on an odd size (57 → 29 → 15 → 8 → 4)
   ['ce mobilefacenet, 57x57x3, no uncertainty head',
     { model: { method: 'ce', input: { height: 57, width: 57, channels: 3, mean: 0.5, std: 0.25 }, trn: { kind: 'mobilefacenet', widths: MFN_WIDTHS, depths: MFN_DEPTHS, dropout: 0.3, pretrained: false } } }],
@@ -148,6 +148,28 @@ for (const [label, over] of RANDOM) {
     }
   });
 }
+
+test('PReLU forms: the default graph has no PRelu node; the PRelu operator form gives the same outputs', { skip: noOrt }, async () => {
+  const [label, over] = RANDOM[RANDOM.length - 1];
+  assert.match(label, /mobilefacenet/);
+  const { model, dir } = await randomModel(over, 9);
+  model.dispose();
+  const src = await readTrnSource(dir);
+  const ops = (prelu?: 'scale' | 'PRelu') => buildTrnOnnx(src, '0', prelu ? { prelu } : {}).graph.node.map((n) => n.opType);
+  assert.equal(ops().filter((o) => o === 'PRelu').length, 0);
+  const preluCount = ops('PRelu').filter((o) => o === 'PRelu').length;
+  assert.ok(preluCount > 30, `${preluCount} PRelu nodes in the PRelu form`);
+  const ort = (await import('onnxruntime-node')).default ?? (await import('onnxruntime-node'));
+  const { height: h, width: w, channels: c } = src.config.input;
+  const x = new ort.Tensor('float32', variedInputs(5, h, w, c), [5, h, w, c]);
+  const probs: Float32Array[] = [];
+  for (const prelu of ['scale', 'PRelu'] as const) {
+    const s = await ort.InferenceSession.create(encodeModel(buildTrnOnnx(src, '0', { prelu })));
+    probs.push((await s.run({ input: x })).probs.data as Float32Array);
+    await s.release();
+  }
+  assert.ok(maxAbsDiff(probs[0], probs[1]) < 1e-5, `forms differ by ${maxAbsDiff(probs[0], probs[1])}`);
+});
 
 /** A model of the previous shipped architecture (VGG 32-256 with 1-2-2-2 convs, 48x48 grey), random weights. */
 async function vggSource() {

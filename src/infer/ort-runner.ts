@@ -15,7 +15,7 @@ import type { InputSpec } from '../model/config.js';
 import type { TrnRunner } from './runner.js';
 import { modelFolderOf, type ModelSource } from '../model/io.js';
 import { writeFileAtomic, ensureDir } from '../util/fs.js';
-import { FINGERPRINT_KEY, fingerprintOf, ONNX_CONFIDENCE, ONNX_FILE, ONNX_INPUT, ONNX_PROBS, onnxBytesFromDir } from '../onnx/export.js';
+import { FINGERPRINT_KEY, fingerprintOf, ONNX_CONFIDENCE, ONNX_EXPORT_VERSION, ONNX_FILE, ONNX_INPUT, ONNX_PROBS, onnxBytesFromDir } from '../onnx/export.js';
 import { decodeModel } from '../onnx/proto.js';
 
 
@@ -90,7 +90,7 @@ export async function resolveOnnxFile(src: ModelSource, opts: OrtRunnerOptions =
   const oTime = opts.forceExport ? null : await mtime(own);
   if (oTime !== null && oTime >= wTime && (await storedFingerprint(own)) === fingerprint) return { file: own, exported: false };
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
-  const file = join(cacheDir, `trn-${fingerprint.slice(0, 24)}.onnx`);
+  const file = join(cacheDir, `trn-v${ONNX_EXPORT_VERSION}-${fingerprint.slice(0, 24)}.onnx`);
   if ((await mtime(file)) !== null) return { file, exported: false };
   await ensureDir(cacheDir);
   await writeFileAtomic(file, await onnxBytesFromDir(folder));

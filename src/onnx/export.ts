@@ -16,7 +16,7 @@ import { modelFolderOf, ONNX_FILE, unpackTensors, type ModelSource, type TensorM
 import type { PoiModel } from '../model/poi.js';
 import { CONFIDENCE_HIDDEN_LAYER, CONFIDENCE_OUT_LAYER } from '../model/trn.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { attr, floatValueInfo, GraphBuilder, IR_VERSION, OPSET_VERSION, type ModelProto } from './graph.js';
+import { attr, floatValueInfo, GraphBuilder, type GraphOptions, IR_VERSION, OPSET_VERSION, type ModelProto } from './graph.js';
 import { encodeModel } from './proto.js';
 
 export const ONNX_INPUT = 'input';
@@ -36,6 +36,8 @@ export interface TrnSource {
 }
 
 export const FINGERPRINT_KEY = 'poi_weights_sha256';
+/** Bumped when the exporter writes a different graph for the same weights, so cached exports are redone. */
+export const ONNX_EXPORT_VERSION = 2;
 
 /** The fingerprint of a model folder's files (see TrnSource.fingerprint). */
 export function fingerprintOf(modelJson: Uint8Array, weights: Uint8Array): string {
@@ -51,10 +53,10 @@ function dense(g: GraphBuilder, name: string, x: string, cin: number, cout: numb
 }
 
 /** Build the ONNX model of a TRN from its config and weights (no tfjs needed). */
-export function buildTrnOnnx(src: TrnSource, producerVersion = '0'): ModelProto {
+export function buildTrnOnnx(src: TrnSource, producerVersion = '0', options: GraphOptions = {}): ModelProto {
   const { config, classes, source } = src;
   const { height: H, width: W, channels: C } = config.input;
-  const g = new GraphBuilder(src.weights, source);
+  const g = new GraphBuilder(src.weights, source, options);
   // NHWC → NCHW: with one channel the memory layout is the same, so a Reshape (free) does it
   const x0 = C === 1
     ? g.node('Reshape', [ONNX_INPUT, g.initInt64('nchw_shape', [-1, 1, H, W])], [], 'to_nchw')
@@ -113,8 +115,8 @@ export async function readTrnSource(src: ModelSource): Promise<TrnSource> {
 }
 
 /** The .onnx bytes of a model folder's TRN. */
-export async function onnxBytesFromDir(src: ModelSource): Promise<Uint8Array> {
-  return encodeModel(buildTrnOnnx(await readTrnSource(src)));
+export async function onnxBytesFromDir(src: ModelSource, options: GraphOptions = {}): Promise<Uint8Array> {
+  return encodeModel(buildTrnOnnx(await readTrnSource(src), '0', options));
 }
 
 /** Export a model folder's TRN; default file `<dir>/model.onnx`. Returns the file written. */

@@ -126,14 +126,28 @@ export function floatValueInfo(name: string, dims: Array<number | string>): Valu
 /** A parameter map as saved in a model folder (name → shape and values). */
 export type WeightMap = Map<string, { shape: number[]; values: Float32Array }>;
 
+/** How layers without a fast onnxruntime kernel are written (each form computes the same function). */
+export interface GraphOptions {
+  /**
+   * 'scale' (default): PReLU(y) = α·y + (1 − α)·ReLU(y), both products as per-channel 1x1 convolutions,
+   * which onnxruntime keeps in its blocked (NCHWc) layout and fuses with the add. 'PRelu': the ONNX
+   * operator itself, whose onnxruntime CPU kernel is a slow broadcast and forces layout reorders
+   * around it (`npm run bench:onnx-prelu` measures both).
+   */
+  prelu?: 'scale' | 'PRelu';
+}
+
 /** Collects nodes and initialisers; hands out weights by poi parameter name, checked for shape. */
 export class GraphBuilder {
   readonly nodes: NodeProto[] = [];
   readonly inits: TensorProto[] = [];
+  readonly options: Required<GraphOptions>;
   private readonly used = new Set<string>();
   private n = 0;
 
-  constructor(private readonly weights: WeightMap, private readonly source: string) {}
+  constructor(private readonly weights: WeightMap, private readonly source: string, options: GraphOptions = {}) {
+    this.options = { prelu: options.prelu ?? 'scale' };
+  }
 
   weight(name: string, shape: number[]): Float32Array {
     const w = this.weights.get(name);
@@ -263,8 +277,20 @@ export function onnxDepthwiseConv(
   return { x: y, h: ph.out, w: pw.out, c };
 }
 
-/** PReLU with one slope per channel (ONNX PRelu; the slope [C,1,1] broadcasts over NCHW). */
+/** A per-channel scale as a 1x1 depthwise convolution (no bias). */
+function channelScale(g: GraphBuilder, name: string, x: string, c: number, scale: Float32Array): string {
+  return g.node('Conv', [x, g.init(`${name}.w`, [c, 1, 1, 1], scale)], [attr.ints('kernel_shape', [1, 1]), attr.int('group', c)], `${name}.conv`);
+}
+
+/** PReLU with one slope per channel, in the form GraphOptions.prelu chooses. */
 export function onnxPrelu(g: GraphBuilder, name: string, f: Feat, slope: Float32Array): Feat {
   if (slope.length !== f.c) throw new Error(`${name}: ${slope.length} PReLU slopes for ${f.c} channels`);
-  return { ...f, x: g.node('PRelu', [f.x, g.init(`${name}.alpha`, [f.c, 1, 1], slope)], [], `${name}.prelu`) };
+  if (g.options.prelu === 'PRelu') {
+    return { ...f, x: g.node('PRelu', [f.x, g.init(`${name}.alpha`, [f.c, 1, 1], slope)], [], `${name}.prelu`) };
+  }
+  // y > 0: α·y + (1 − α)·y = y; y ≤ 0: α·y
+  const linear = channelScale(g, `${name}.alpha`, f.x, f.c, slope);
+  const relu = g.node('Relu', [f.x], [], `${name}.relu`);
+  const rectified = channelScale(g, `${name}.one_minus_alpha`, relu, f.c, slope.map((a) => 1 - a));
+  return { ...f, x: g.node('Add', [linear, rectified], [], `${name}.prelu`) };
 }
