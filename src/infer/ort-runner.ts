@@ -27,7 +27,13 @@ export interface OrtRunnerOptions {
   cacheDir?: string;
   /** Ignore <dir>/model.onnx and always export from the weights. */
   forceExport?: boolean;
+  /** Largest batch handed to onnxruntime in one call; bigger batches run in chunks of this size
+   * (default DEFAULT_ORT_MAX_BATCH: large batches' activations fall out of the CPU caches). */
+  maxBatch?: number;
 }
+
+/** See OrtRunnerOptions.maxBatch (`npm run bench:ort-tuning` measures faces/s per chunk size). */
+export const DEFAULT_ORT_MAX_BATCH = 8;
 
 type Ort = typeof import('onnxruntime-node');
 const require = createRequire(import.meta.url);
@@ -120,6 +126,8 @@ export async function createOrtRunner(src: ModelSource, opts: OrtRunnerOptions =
   if (!session.inputNames.includes(ONNX_INPUT) || !outNames.includes(ONNX_PROBS) || !outNames.includes(ONNX_CONFIDENCE)) {
     throw new Error(`${file}: not a poi TRN export (inputs ${session.inputNames}, outputs ${outNames})`);
   }
+  const maxBatch = opts.maxBatch ?? DEFAULT_ORT_MAX_BATCH;
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`onnxruntime runner: maxBatch must be a positive integer, got ${maxBatch}`);
   let disposed = false;
   return {
     backend: 'onnxruntime',
@@ -130,14 +138,21 @@ export async function createOrtRunner(src: ModelSource, opts: OrtRunnerOptions =
       if (disposed) throw new Error('onnxruntime runner used after dispose()');
       if (!Number.isInteger(n) || n < 1) throw new Error(`run: n must be a positive integer, got ${n}`);
       if (input.length !== n * per) throw new Error(`run: expected ${n}x${H}x${W}x${C} = ${n * per} floats, got ${input.length}`);
-      const x = new rt.Tensor('float32', input, [n, H, W, C]);
-      const out = await session.run({ [ONNX_INPUT]: x });
-      const probs = out[ONNX_PROBS].data as Float32Array;
-      const confidence = out[ONNX_CONFIDENCE].data as Float32Array;
-      if (probs.length !== n * k || confidence.length !== n) {
-        throw new Error(`${file}: outputs have ${probs.length} probs and ${confidence.length} confidences for ${n} faces and ${k} classes`);
+      const probs = new Float32Array(n * k);
+      const confidence = new Float32Array(n);
+      for (let i = 0; i < n; i += maxBatch) {
+        const m = Math.min(maxBatch, n - i);
+        const x = new rt.Tensor('float32', input.subarray(i * per, (i + m) * per), [m, H, W, C]);
+        const out = await session.run({ [ONNX_INPUT]: x });
+        const p = out[ONNX_PROBS].data as Float32Array;
+        const c = out[ONNX_CONFIDENCE].data as Float32Array;
+        if (p.length !== m * k || c.length !== m) {
+          throw new Error(`${file}: outputs have ${p.length} probs and ${c.length} confidences for ${m} faces and ${k} classes`);
+        }
+        probs.set(p, i * k);
+        confidence.set(c, i);
+        for (const t of Object.values(out)) t.dispose();
       }
-      for (const t of Object.values(out)) t.dispose();
       return { probs, confidence };
     },
     dispose() {

@@ -132,7 +132,7 @@ export interface GraphOptions {
    * 'scale' (default): PReLU(y) = α·y + (1 − α)·ReLU(y), both products as per-channel 1x1 convolutions,
    * which onnxruntime keeps in its blocked (NCHWc) layout and fuses with the add. 'PRelu': the ONNX
    * operator itself, whose onnxruntime CPU kernel is a slow broadcast and forces layout reorders
-   * around it (`npm run bench:onnx-prelu` measures both).
+   * around it (`npm run bench:ort-tuning` measures both).
    */
   prelu?: 'scale' | 'PRelu';
 }

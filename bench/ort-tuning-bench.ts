@@ -1,10 +1,12 @@
 /**
- * `npm run bench:onnx-prelu`: onnxruntime faces/s of one model exported with each PReLU form
- * (GraphOptions.prelu: the ONNX PRelu operator against per-channel 1x1 convolutions), in interleaved
- * rounds of one run so the ratio holds on a noisy shared machine; also the largest difference between
- * the two exports' probabilities. Only models whose backbone has PReLUs (mobilefacenet) differ.
+ * `npm run bench:ort-tuning`: the two choices poi makes for onnxruntime, measured in interleaved rounds
+ * of one run so the ratios hold on a noisy shared machine:
+ *  1. the PReLU form of the export (GraphOptions.prelu: the ONNX PRelu operator against per-channel 1x1
+ *     convolutions), faces/s at batch 1 and 64, and the largest difference between the two exports'
+ *     probabilities (only backbones with PReLUs, mobilefacenet, differ);
+ *  2. the chunk size a batch of 64 is run in (OrtRunnerOptions.maxBatch), default form.
  *
- *   node dist/bench/onnx-prelu-bench.js [--model models/poi-ferplus] [--seconds 3] [--rounds 3] [--threads N]
+ *   node dist/bench/ort-tuning-bench.js [--model models/poi-ferplus] [--seconds 3] [--rounds 3] [--threads N]
  */
 import { createRequire } from 'node:module';
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -70,4 +72,21 @@ for (const n of [1, 64]) {
   ratios.sort((p, q) => p - q);
   console.log(`${String(n).padStart(5)} median ratio ${ratios[Math.floor(ratios.length / 2)].toFixed(2)}x`);
 }
+
+// 2. chunk sizes: a batch of 64 faces run as 64/m calls of m faces
+const chunks = [1, 2, 4, 8, 16, 32, 64];
+const big = input(64).data as Float32Array;
+const perFace = H * W * C;
+const chunkTensors = new Map(chunks.map((m) => [m, new ort.Tensor('float32', big.subarray(0, m * perFace), [m, H, W, C])]));
+const scale = sessions.get('scale')!;
+const rates = new Map<number, number[]>(chunks.map((m) => [m, []]));
+for (let r = 1; r <= Number(v.rounds); r++) {
+  for (const m of chunks) {
+    const x = chunkTensors.get(m)!;
+    rates.get(m)!.push(await facesPerSec(scale, x, m));
+  }
+}
+const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
+console.log(`\nbatch of 64 in chunks (default form), faces/s, median of ${v.rounds} rounds`);
+for (const m of chunks) console.log(`${String(m).padStart(5)} ${median(rates.get(m)!).toFixed(1).padStart(10)}   rounds: ${rates.get(m)!.map((x) => x.toFixed(1)).join(', ')}`);
 for (const s of sessions.values()) await s.release();
