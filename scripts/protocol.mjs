@@ -23,6 +23,8 @@ export const ROWS = [
   { id: 'poi', label: 'POI (shared trunk, ensemble teacher)', config: 'configs/protocol/poi.json', seeds: SEEDS },
   { id: 'poi-teacher-pin', label: "POI, teacher PIN's q alone", config: 'configs/protocol/poi-teacher-pin.json', seeds: SEEDS },
   { id: 'poi-v1', label: 'POI v1 (own PIN stem, teacher q)', config: 'configs/protocol/poi-v1.json', seeds: SEEDS },
+  // the teacher divided by the class prior (transfer.priorCorrection): POI's soft labels had been taking fear and anger away
+  { id: 'poi-prior-teacher', label: 'POI, teacher divided by the class prior (τ 0.5)', config: 'configs/protocol/poi-prior-teacher.json', seeds: SEEDS },
   { id: 'ld', label: 'LD (vote distribution)', config: 'configs/protocol/ld.json', seeds: SEEDS },
   { id: 'poi-no-prior', label: 'POI without the AU prior', config: 'configs/protocol/poi-no-prior.json', seeds: SEEDS },
   { id: 'poi-no-mutual', label: 'POI without mutual learning', config: 'configs/protocol/poi-no-mutual.json', seeds: SEEDS },

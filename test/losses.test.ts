@@ -4,6 +4,7 @@ import * as tf from '../src/tf.js';
 import { initBackend } from '../src/backend/index.js';
 import { binaryCrossEntropyWithLogits, crossEntropy, entropy, klDivergence, softCrossEntropy, stopGradient, weightedMean } from '../src/model/losses.js';
 import { labelAgreement, PoiModel, transferWeight } from '../src/model/poi.js';
+import { priorCorrected } from '../src/model/objectives.js';
 import { presetConfig } from '../src/model/config.js';
 import { Rng } from '../src/util/rng.js';
 import { FER_CLASSES } from './helpers.js';
@@ -191,5 +192,40 @@ test('POI transfer.teacher "pin+trn": TRN distils from the mean of PIN\'s q and 
     } finally {
       model.dispose();
     }
+  }
+});
+
+test('teacher prior correction by hand: p / prior^tau, renormalised; tau 0 gives p back', () => {
+  const p = tf.tensor2d([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]]);
+  const prior = [0.5, 0.25, 0.25];
+  const logPrior = tf.tensor1d(prior.map(Math.log));
+  // tau 1: [0.6/0.5, 0.3/0.25, 0.1/0.25] = [1.2, 1.2, 0.4] / 2.8; [0.4, 0.8, 2.4] / 3.6
+  close(priorCorrected(p, logPrior, 1).dataSync(), [1.2 / 2.8, 1.2 / 2.8, 0.4 / 2.8, 0.4 / 3.6, 0.8 / 3.6, 2.4 / 3.6], 1e-6);
+  // tau 0.5: divide by sqrt(prior)
+  const s = prior.map(Math.sqrt);
+  const row = (r: number[]) => { const v = r.map((x, i) => x / s[i]); const z = v.reduce((a, b) => a + b); return v.map((x) => x / z); };
+  close(priorCorrected(p, logPrior, 0.5).dataSync(), [...row([0.6, 0.3, 0.1]), ...row([0.2, 0.2, 0.6])], 1e-6);
+  assert.equal(priorCorrected(p, logPrior, 0), p);
+});
+
+test('POI transfer.priorCorrection: TRN distils the prior-corrected teacher; without the class prior it says so', () => {
+  const rng = new Rng(7);
+  const x = tf.tensor4d(Float32Array.from({ length: 3 * 16 * 16 }, () => rng.normal()), [3, 16, 16, 1]);
+  const y = tf.tensor1d([0, 2, 5], 'int32');
+  const ctx = { training: false, bnUpdates: [] };
+  const cfg = presetConfig('tiny', { model: { transfer: { teacher: 'pin', priorCorrection: 0.5 } } });
+  const logPrior = tf.tensor1d([0.3, 0.25, 0.12, 0.12, 0.1, 0.01, 0.05, 0.05].map(Math.log));
+  const model = new PoiModel(cfg.model, FER_CLASSES, 9);
+  try {
+    const T = cfg.model.transfer.temperature;
+    const parts = model.loss({ x, labels: y, logPrior }, 5, ctx).parts;
+    const trn = model.trn.forward(x, ctx);
+    const qT = model.pin!.aggregate(model.pin!.forward(x, ctx).logits, T);
+    const target = priorCorrected(qT, logPrior, 0.5);
+    const kd = tf.mul(klDivergence(target, trn.logits, T), T * T);
+    close(parts.trnKd.dataSync(), [tf.mean(kd).dataSync()[0]], 1e-5);
+    assert.throws(() => model.loss({ x, labels: y }, 5, ctx), /transfer\.priorCorrection needs the class prior/);
+  } finally {
+    model.dispose();
   }
 });

@@ -55,6 +55,7 @@ const RULES: [string, Rule][] = [
   ['model.transfer.maxWeight', { min: 0 }],
   ['model.transfer.temperature', { gt: 0 }],
   ['model.transfer.teacher', { oneOf: ['pin', 'pin+trn'] }],
+  ['model.transfer.priorCorrection', { min: 0 }],
   ['train.epochs', { int: true, min: 1 }],
   ['train.batchSize', { int: true, min: 1 }],
   ['train.optimizer', { oneOf: ['sgd', 'adamw'] }],

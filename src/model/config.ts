@@ -114,6 +114,13 @@ export interface TransferConfig {
    * TRN's own detached prediction, an ensemble teacher at least as strong as TRN while PIN trails it.
    */
   teacher: 'pin' | 'pin+trn';
+  /**
+   * Prior correction τ of the teacher (choice): its distribution is divided by the training labels'
+   * class frequencies to the power τ and renormalised before TRN distils it, so the soft label says
+   * what the face shows rather than how common each class is in the dataset. 0 = off (the plain
+   * teacher, every run before this field existed); 1 = the class-balanced posterior.
+   */
+  priorCorrection: number;
 }
 
 export type Method = 'poi' | 'ce' | 'ld';
@@ -201,7 +208,7 @@ export function defaultConfig(): PoiConfig {
         labelWeighting: false,
       },
       uncertainty: { enabled: true, hidden: 64, lossWeight: 0.5, target: 'relative', weighting: 'predicted', reference: 'pin' },
-      transfer: { warmupEpochs: 1, rampEpochs: 2, maxWeight: 1, temperature: 2, teacher: 'pin' },
+      transfer: { warmupEpochs: 1, rampEpochs: 2, maxWeight: 1, temperature: 2, teacher: 'pin', priorCorrection: 0 },
     },
     train: {
       epochs: 12,

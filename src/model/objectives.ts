@@ -30,6 +30,15 @@ export function labelAgreement(q: tf.Tensor2D, labels: tf.Tensor1D, mode: 'relat
   return mode === 'relative' ? (tf.div(qy, tf.max(q, 1)) as tf.Tensor1D) : qy;
 }
 
+/**
+ * A distribution [B,K] divided by the class prior to the power tau, renormalised:
+ * softmax(log p − tau·log prior). tau = 0 gives p back.
+ */
+export function priorCorrected(p: tf.Tensor2D, logPrior: tf.Tensor1D, tau: number): tf.Tensor2D {
+  if (tau === 0) return p;
+  return tf.softmax(tf.sub(tf.log(tf.maximum(p, 1e-12)), tf.mul(logPrior, tau))) as tf.Tensor2D;
+}
+
 export interface LossArgs {
   model: PoiModel;
   inp: TrainInputs;
@@ -84,10 +93,13 @@ const poi: Objective = {
     const q = stopGradient(pin.aggregate(pout.logits, 1));
     const qPin = stopGradient(pin.aggregate(pout.logits, T));
     // the distillation target: PIN's q, or the ensemble of q and TRN's own prediction (transfer.teacher)
-    const qT =
+    const teacher =
       (cfg.transfer.teacher ?? 'pin') === 'pin+trn'
         ? (stopGradient(tf.div(tf.add(qPin, tf.softmax(tf.div(out.logits, T))), 2)) as tf.Tensor2D)
         : qPin;
+    const tau = cfg.transfer.priorCorrection ?? 0;
+    if (tau > 0 && !inp.logPrior) throw new Error('transfer.priorCorrection needs the class prior of the training labels (TrainInputs.logPrior)');
+    const qT = tau > 0 ? priorCorrected(teacher, inp.logPrior!, tau) : teacher;
     const w = transferWeight(cfg.transfer, epoch);
     const ce = hardCe();
     const kd = tf.mul(klDivergence(qT, out.logits, T), T * T) as tf.Tensor1D;

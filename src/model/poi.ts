@@ -21,6 +21,8 @@ export interface TrainInputs {
   logitOffset?: tf.Tensor1D | null;
   /** Label smoothing of the hard-label CE (train.labelSmoothing). */
   labelSmoothing?: number;
+  /** [K] log class frequency of the training labels; needed by transfer.priorCorrection. */
+  logPrior?: tf.Tensor1D | null;
 }
 
 export interface LossParts {

@@ -173,6 +173,7 @@ interface Session {
   model: PoiModel;
   optimizer: Optimizer;
   logitOffset: tf.Tensor1D | null;
+  logPrior: tf.Tensor1D | null;
   batcher: ReturnType<typeof makeBatcher>;
   steps: number;
   logFile: string;
@@ -241,6 +242,7 @@ async function trainLocked(opts: TrainOptions, log: (m: string) => void): Promis
     return { history: state.history, best: state.best, wallSeconds: state.wallSeconds, finalVal, stoppedEarly: false };
   } finally {
     s.logitOffset?.dispose();
+    s.logPrior?.dispose();
     s.optimizer.dispose();
     s.model.dispose();
   }
@@ -273,6 +275,7 @@ async function setupRun(opts: TrainOptions, log: (m: string) => void): Promise<S
     model.params.trainable,
   );
   const logitOffset = tc.logitAdjustment ? tf.keep(logitAdjustmentOffset(labels, classes.length, tc.logitAdjustment)) : null;
+  const logPrior = config.model.transfer.priorCorrection ? tf.keep(logitAdjustmentOffset(labels, classes.length, 1)) : null;
   const batcher = makeBatcher(data.train, labels, config);
   const steps = batcher.stepsPerEpoch;
   if (steps === 0) throw new Error(`${data.train.labels.length} training images are fewer than one batch of ${tc.batchSize}`);
@@ -312,7 +315,7 @@ async function setupRun(opts: TrainOptions, log: (m: string) => void): Promise<S
     await writeJsonAtomic(join(outDir, 'config.json'), { config, data: data.source, classes, createdAt: new Date().toISOString() });
     await writeFileAtomic(logFile, '');
   }
-  return { config, data, outDir, classes, model, optimizer, logitOffset, batcher, steps, logFile, state, log };
+  return { config, data, outDir, classes, model, optimizer, logitOffset, logPrior, batcher, steps, logFile, state, log };
 }
 
 /**
@@ -356,7 +359,7 @@ async function trainOneEpoch(s: Session, saver: CheckpointSaver, budget: { maxSt
       const x = tf.tensor4d(batch.x, batch.shape);
       const y = tf.tensor1d(batch.labels, 'int32');
       const soft = batch.soft ? tf.tensor2d(batch.soft, [batch.shape[0], classes.length]) : null;
-      const out = model.loss({ x, labels: y, soft, logitOffset: s.logitOffset, labelSmoothing: tc.labelSmoothing }, ep, ctx);
+      const out = model.loss({ x, labels: y, soft, logitOffset: s.logitOffset, logPrior: s.logPrior, labelSmoothing: tc.labelSmoothing }, ep, ctx);
       for (const [k, v] of Object.entries(out.parts)) partsOut[k] = v.dataSync()[0];
       correct = tf.sum(tf.cast(tf.equal(tf.argMax(out.logits, 1), y), 'float32')).dataSync()[0];
       return out.total;
@@ -459,7 +462,8 @@ class CheckpointSaver {
         const x = tf.tensor4d(pr.x, pr.shape);
         const p = model.predict(x);
         const soft = pr.soft ? tf.tensor2d(pr.soft, [pr.shape[0], classes.length]) : null;
-        const l = model.loss({ x, labels: tf.tensor1d(pr.labels, 'int32'), soft }, state.epoch + state.step / steps, ctx).total;
+        const inputs = { x, labels: tf.tensor1d(pr.labels, 'int32'), soft, logitOffset: this.s.logitOffset, logPrior: this.s.logPrior, labelSmoothing: tc.labelSmoothing };
+        const l = model.loss(inputs, state.epoch + state.step / steps, ctx).total;
         return [p.probs.dataSync(), p.confidence.dataSync(), l.dataSync()[0]];
       });
       discardBnUpdates(ctx.bnUpdates);
