@@ -3,14 +3,16 @@
 // backbone (dlib's pretrained ResNet at 112x112), the same 3-epoch schedule and the same seeds, clean
 // and under the published noise lists (noise/ferplus/). Resumable at two levels: a run interrupted
 // mid-epoch resumes exactly from its checkpoint (`poi train --resume`), and a finished run is recorded
-// in results/protocol/<run>/ (config, log, summary, evaluations) and never trained again.
+// in results/protocol/<run>/ (config, log, summary, evaluations, and the uncertainty after `poi
+// calibrate` + `poi fit-confidence` on a copy of its best/) and never trained again.
 //
 //   node scripts/protocol.mjs list                       what is done, what is left, in order
 //   node scripts/protocol.mjs run [run ...]              train + record the next pending runs (or the named ones)
 //   node scripts/protocol.mjs table                      write the README tables from results/protocol/
 //   options: --data ../shared/data/ferplus --runs runs/protocol --results results/protocol --max N
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -69,8 +71,30 @@ function record(run, o) {
   const best = join(dir, 'best');
   writeFileSync(join(out, 'eval-valid.json'), poi(['eval', '--model', best, '--data', o.data, '--json']));
   writeFileSync(join(out, 'eval-valid-votes-raw.json'), poi(['eval', '--model', best, '--data', o.data, '--json', '--votes', 'raw']));
+  recordFitted(best, out, o);
   // summary last: its presence marks the record complete
   copyFileSync(join(dir, 'summary.json'), join(out, 'summary.json'));
+}
+
+/**
+ * The uncertainty the shipped-model recipe reports, per run: `poi calibrate` (temperature, with its
+ * cross-fitted ECE) then, for models with an uncertainty head, `poi fit-confidence` (Spearman of the
+ * refitted c against the raw vote entropy, beside 1 − max p), on a scratch copy of best/.
+ */
+function recordFitted(best, out, o) {
+  const tmp = mkdtempSync(join(tmpdir(), 'poi-protocol-'));
+  try {
+    const copy = join(tmp, 'model');
+    cpSync(best, copy, { recursive: true });
+    writeFileSync(join(out, 'calibrate.json'), poi(['calibrate', copy, '--data', o.data, '--json', '--quiet']));
+    const manifest = JSON.parse(readFileSync(join(copy, 'model.json'), 'utf8'));
+    const m = manifest.config.model;
+    if (m.method === 'poi' && m.uncertainty?.enabled !== false) {
+      writeFileSync(join(out, 'fit-confidence.json'), poi(['fit-confidence', copy, '--data', o.data, '--json', '--quiet']));
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 const done = (run, o) => existsSync(join(o.results, run.name, 'summary.json'));
@@ -100,11 +124,20 @@ const METRICS = [
   ['train min', (e) => e.summary.wallSeconds / 60, 1],
 ];
 
+/** After `poi calibrate` + `poi fit-confidence` (recordFitted); runs recorded before it have none. */
+const FITTED = [
+  ['Spearman(c refitted, raw vote entropy)', (e) => e.fit?.spearman.after ?? NaN, 3],
+  ['Spearman(1 − max p, raw)', (e) => e.fit?.spearman.oneMinusMaxP ?? NaN, 3],
+  ['ECE calibrated', (e) => e.cal?.after.ece ?? NaN, 3],
+  ['ECE calibrated, cross-fitted', (e) => e.cal?.crossFitted?.ece ?? NaN, 3],
+];
+
 function readRecord(o, name) {
   const dir = join(o.results, name);
   if (!existsSync(join(dir, 'summary.json'))) return null;
   const j = (f) => JSON.parse(readFileSync(join(dir, f), 'utf8'));
-  return { summary: j('summary.json'), drop: j('eval-valid.json'), raw: j('eval-valid-votes-raw.json') };
+  const maybe = (f) => (existsSync(join(dir, f)) ? j(f) : null);
+  return { summary: j('summary.json'), drop: j('eval-valid.json'), raw: j('eval-valid-votes-raw.json'), cal: maybe('calibrate.json'), fit: maybe('fit-confidence.json') };
 }
 
 export function meanStd(xs) {
@@ -137,8 +170,20 @@ export function tables(o) {
     summary.push(`| ${row.label} | ${recs.map(([s]) => s).join(', ')} | ${cells.join(' | ')} |`);
     for (const [s, r] of recs) perSeed.push(`| ${row.label} | ${s} | ${METRICS.map(([, f, d]) => f(r).toFixed(d)).join(' | ')} |`);
   }
+  const fitted = [`| run | seeds | ${FITTED.map(([n]) => n).join(' | ')} |`, `|---|---|${FITTED.map(() => '---').join('|')}|`];
+  for (const row of ROWS) {
+    const recs = row.seeds.map((s) => [s, readRecord(o, `${row.id}-s${s}`)]).filter(([, r]) => r && r.cal);
+    if (!recs.length) continue;
+    const cells = FITTED.map(([, f, d]) => {
+      const xs = recs.map(([, r]) => f(r)).filter((x) => !Number.isNaN(x));
+      if (!xs.length) return '—';
+      const { m, s } = meanStd(xs);
+      return Number.isNaN(s) ? m.toFixed(d) : `${m.toFixed(d)} ± ${s.toFixed(d)}`;
+    });
+    fitted.push(`| ${row.label} | ${recs.map(([s]) => s).join(', ')} | ${cells.join(' | ')} |`);
+  }
   const cmds = ROWS.map((r) => commandLine(r, o).replace(`${o.data}`, '../shared/data/ferplus'));
-  return { summary: summary.join('\n'), perSeed: perSeed.join('\n'), commands: cmds.join('\n') };
+  return { summary: summary.join('\n'), perSeed: perSeed.join('\n'), fitted: fitted.length > 2 ? fitted.join('\n') : '', commands: cmds.join('\n') };
 }
 
 function writeReadme(o) {
@@ -155,6 +200,9 @@ function writeReadme(o) {
     '',
     '</details>',
     '',
+    ...(t.fitted
+      ? ['Uncertainty as the shipped model reports it: each run\'s best/ after `poi calibrate` and, with an uncertainty head, `poi fit-confidence` (runs recorded since `scripts/protocol.mjs` does this):', '', t.fitted, '']
+      : []),
     'Each row\'s runs, one per seed (`node scripts/protocol.mjs run` runs them all in order, resumably):',
     '',
     '```sh',

@@ -14,7 +14,7 @@ interface Protocol {
   runOrder(): { row: Row; seed: number; name: string }[];
   trainArgs(run: { row: Row; seed: number | string; name: string }, o: { data: string; runs: string }): string[];
   meanStd(xs: number[]): { m: number; s: number };
-  tables(o: { results: string; data: string; runs: string }): { summary: string; perSeed: string; commands: string };
+  tables(o: { results: string; data: string; runs: string }): { summary: string; perSeed: string; fitted: string; commands: string };
 }
 const root = resolve(import.meta.dirname, '..', '..');
 const load = async (): Promise<Protocol> => (await import(join(root, 'scripts', 'protocol.mjs'))) as Protocol;
@@ -90,6 +90,15 @@ test('protocol tables: mean ± sample std over the recorded seeds, and each run 
   assert.equal(lines[0], 'for s in 1 2 3; do npx poi train --config configs/protocol/ce.json --seed $s --data ../shared/data/ferplus --out R/ce-s$s --quiet; done');
   assert.ok(lines.includes('npx poi train --config configs/protocol/ce.json --seed 1 --data ../shared/data/ferplus --out R/ce-n10-s1 --quiet --noise-list noise/ferplus/FER2013Train-n10-seed1.csv'), t.commands);
   assert.doesNotMatch(t.commands, /\bN\b/);
+  // no run has the calibrate / fit-confidence record: no fitted table
+  assert.equal(t.fitted, '');
+  writeFileSync(join(dir, 'poi-s1', 'calibrate.json'), JSON.stringify({ after: { ece: 0.021 }, crossFitted: { ece: 0.025 } }));
+  writeFileSync(join(dir, 'poi-s1', 'fit-confidence.json'), JSON.stringify({ spearman: { before: 0.5, after: 0.62, oneMinusMaxP: 0.58 } }));
+  writeFileSync(join(dir, 'ce-s2', 'calibrate.json'), JSON.stringify({ after: { ece: 0.018 }, crossFitted: { ece: 0.02 } }));
+  const f = p.tables({ results: dir, data: 'D', runs: 'R' }).fitted;
+  assert.match(f, /\| POI \(shared trunk, ensemble teacher\) \| 1 \| 0\.620 \| 0\.580 \| 0\.021 \| 0\.025 \|/);
+  // CE has no uncertainty head: no fit-confidence, only the calibrated ECE, and only the seed that has it
+  assert.match(f, /\| CE \| 2 \| — \| — \| 0\.018 \| 0\.020 \|/);
   p.ROWS.forEach((r, i) => {
     for (const s of r.seeds) assert.ok(lines[i].includes(r.seeds.length === 1 ? `--seed ${s} ` : `for s in ${r.seeds.join(' ')};`), `${r.id}: seed ${s}`);
   });
