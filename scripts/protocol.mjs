@@ -182,8 +182,17 @@ export function tables(o) {
     });
     fitted.push(`| ${row.label} | ${recs.map(([s]) => s).join(', ')} | ${cells.join(' | ')} |`);
   }
+  const recall = [];
+  for (const row of ROWS) {
+    const recs = row.seeds.map((s) => readRecord(o, `${row.id}-s${s}`)).filter((r) => r?.drop.perClass);
+    if (!recs.length) continue;
+    const classes = recs[0].drop.perClass.map((c) => c.name);
+    if (!recall.length) recall.push(`| run | seeds | ${classes.join(' | ')} |`, `|---|---|${classes.map(() => '---:').join('|')}|`);
+    const cells = classes.map((_, i) => (100 * meanStd(recs.map((r) => r.drop.perClass[i].recall)).m).toFixed(1));
+    recall.push(`| ${row.label} | ${recs.length} | ${cells.join(' | ')} |`);
+  }
   const cmds = ROWS.map((r) => commandLine(r, o).replace(`${o.data}`, '../shared/data/ferplus'));
-  return { summary: summary.join('\n'), perSeed: perSeed.join('\n'), fitted: fitted.length > 2 ? fitted.join('\n') : '', commands: cmds.join('\n') };
+  return { summary: summary.join('\n'), perSeed: perSeed.join('\n'), fitted: fitted.length > 2 ? fitted.join('\n') : '', recall: recall.join('\n'), commands: cmds.join('\n') };
 }
 
 function writeReadme(o) {
@@ -197,6 +206,12 @@ function writeReadme(o) {
     '<details><summary>Per-seed values</summary>',
     '',
     t.perSeed,
+    '',
+    '</details>',
+    '',
+    '<details><summary>Recall per class (%, mean over the seeds recorded)</summary>',
+    '',
+    t.recall,
     '',
     '</details>',
     '',

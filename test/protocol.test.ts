@@ -14,7 +14,7 @@ interface Protocol {
   runOrder(): { row: Row; seed: number; name: string }[];
   trainArgs(run: { row: Row; seed: number | string; name: string }, o: { data: string; runs: string }): string[];
   meanStd(xs: number[]): { m: number; s: number };
-  tables(o: { results: string; data: string; runs: string }): { summary: string; perSeed: string; fitted: string; commands: string };
+  tables(o: { results: string; data: string; runs: string }): { summary: string; perSeed: string; fitted: string; recall: string; commands: string };
 }
 const root = resolve(import.meta.dirname, '..', '..');
 const load = async (): Promise<Protocol> => (await import(join(root, 'scripts', 'protocol.mjs'))) as Protocol;
@@ -69,7 +69,8 @@ test('protocol tables: mean ± sample std over the recorded seeds, and each run 
   const dir = tempDir('poi-protocol-');
   const rec = (name: string, acc: number) => {
     mkdirSync(join(dir, name), { recursive: true });
-    const ev = { accuracy: acc, meanClassAccuracy: acc / 2, votes: { kl: 0.5 }, calibration: { ece: 0.02 }, uncertainty: { spearmanVoteEntropy: 0.4, maxProbSpearmanVoteEntropy: 0.45 } };
+    const perClass = [{ name: 'neutral', recall: acc }, { name: 'fear', recall: acc / 4 }];
+    const ev = { accuracy: acc, meanClassAccuracy: acc / 2, perClass, votes: { kl: 0.5 }, calibration: { ece: 0.02 }, uncertainty: { spearmanVoteEntropy: 0.4, maxProbSpearmanVoteEntropy: 0.45 } };
     writeFileSync(join(dir, name, 'eval-valid.json'), JSON.stringify(ev));
     writeFileSync(join(dir, name, 'eval-valid-votes-raw.json'), JSON.stringify(ev));
     writeFileSync(join(dir, name, 'summary.json'), JSON.stringify({ wallSeconds: 600 }));
@@ -84,6 +85,9 @@ test('protocol tables: mean ± sample std over the recorded seeds, and each run 
   assert.match(t.summary, /\| CE \| 1, 2, 3 \| 82\.00 ± 2\.00 \| 41\.00 ± 1\.00 \|/);
   assert.match(t.summary, /\| POI \(shared trunk, ensemble teacher\) \| 1 \| 83\.00 \|/);
   assert.equal(t.perSeed.split('\n').filter((l) => l.startsWith('| CE |')).length, 3);
+  // recall per class, mean over the seeds: neutral 82.0, fear 20.5
+  assert.match(t.recall, /^\| run \| seeds \| neutral \| fear \|/);
+  assert.match(t.recall, /\| CE \| 3 \| 82\.0 \| 20\.5 \|/);
   // the real seeds: a loop over a row's seeds, or its one seed; no placeholder
   const lines = t.commands.split('\n');
   assert.equal(lines.length, p.ROWS.length);
