@@ -49,8 +49,8 @@ async function facesPerSec(n: number, call: () => Promise<void>): Promise<number
   return (calls * n) / ((performance.now() - t0) / 1000);
 }
 
-function input(n: number): Float32Array {
-  const x = new Float32Array(n * 48 * 48);
+function input(n: number, per: number): Float32Array {
+  const x = new Float32Array(n * per);
   for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37) * 1.5;
   return x;
 }
@@ -62,7 +62,7 @@ async function row(label: string, model: PoiModel, dir: string): Promise<void> {
   const runner = await createOrtRunner(dir, { cacheDir: join(scratch, 'onnx') });
   const { height: h, width: w, channels: c } = model.config.input;
   for (const n of [1, 64]) {
-    const x = input(n);
+    const x = input(n, h * w * c);
     const tfjs = await facesPerSec(n, async () => {
       const t = tf.tensor4d(x, [n, h, w, c]);
       const out = model.predict(t);

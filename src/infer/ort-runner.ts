@@ -33,7 +33,7 @@ export interface OrtRunnerOptions {
 }
 
 /** See OrtRunnerOptions.maxBatch (`npm run bench:ort-tuning` measures faces/s per chunk size). */
-export const DEFAULT_ORT_MAX_BATCH = 8;
+export const DEFAULT_ORT_MAX_BATCH = 4;
 
 type Ort = typeof import('onnxruntime-node');
 const require = createRequire(import.meta.url);
